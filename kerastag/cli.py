@@ -1,0 +1,163 @@
+"""The ``kerastag`` command line: thin click commands over the library.
+
+Heavy modules (TensorFlow, librosa) are imported inside the commands so that
+``kerastag --help`` stays quick. Every :class:`KerastagError` becomes a one-line
+``error: ...`` message on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from kerastag import __version__
+from kerastag.errors import KerastagError
+
+LAYOUT_CHOICES = click.Choice(["chime-home", "fsdkaggle2018", "csv"])
+
+
+def friendly_errors(command):
+    """Turn kerastag errors into one line on stderr and exit status 2."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except KerastagError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kerastag")
+def main():
+    """Audio tagging with Keras 3: reproduce DCASE 2016 Task 4 (paper A) and
+    DCASE 2018 Task 2 (paper B), on the real datasets or the built-in demo."""
+
+
+@main.group()
+def data():
+    """Datasets: make the demo, check a folder, download the real data."""
+
+
+@data.command("demo")
+@click.option("--layout", type=click.Choice(["chime-home", "fsdkaggle2018"]), required=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the dataset into.")
+@click.option("--clips", type=click.IntRange(min=10), default=None,
+              help="Development/training clips (default: the demo's size).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--variant", type=click.Choice(["zenodo", "kaggle"]), default="zenodo", show_default=True,
+              help="FSDKaggle2018 only: the Zenodo or the original Kaggle file layout.")
+@friendly_errors
+def data_demo(layout, out_dir, clips, seed, variant):
+    """Write a synthetic dataset in exactly the real LAYOUT (same bytes for the same seed)."""
+    from kerastag.datasets import demo
+
+    if layout == "chime-home":
+        kwargs = {} if clips is None else {"clips": clips}
+        root, truth = demo.make_chime_home_demo(out_dir, seed=seed, progress=True, **kwargs)
+    else:
+        kwargs = {} if clips is None else {"clips": clips}
+        root, truth = demo.make_fsdkaggle2018_demo(out_dir, seed=seed, variant=variant,
+                                                   progress=True, **kwargs)
+    click.echo(f"wrote {len(truth)} clips of the {layout} demo to {root}")
+
+
+@data.command("check")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--layout", type=LAYOUT_CHOICES, default=None, help="Detected when omitted.")
+@friendly_errors
+def data_check(directory, layout):
+    """Validate a dataset DIRECTORY and print a summary; exit 1 when it has problems."""
+    from kerastag.datasets.check import check_dataset, format_report
+
+    report = check_dataset(directory, layout, progress=sys.stderr.isatty())
+    click.echo(format_report(report))
+    if not report.ok:
+        sys.exit(1)
+
+
+@data.command("download")
+@click.argument("name", type=click.Choice(["chime-home", "fsdkaggle2018"]))
+@click.option("--to", "to_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--url", default=None,
+              help="Override the source: the archive URL (chime-home) or a base URL the file "
+                   "names are appended to (fsdkaggle2018). file:// URLs work too.")
+@friendly_errors
+def data_download(name, to_dir, url):
+    """Download, verify (md5) and unpack dataset NAME; resumes a partial download."""
+    from kerastag.datasets.download import download_dataset
+
+    root = download_dataset(name, to_dir, url=url, progress=True)
+    click.echo(f"{name} is ready in {root}")
+
+
+@main.command("features")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@friendly_errors
+def features_command(config_path):
+    """Precompute (and cache) the features experiment CONFIG needs."""
+    from kerastag.config import load_config
+    from kerastag.prepare import prepare_dataset, compute_features
+
+    config = load_config(config_path)
+    dataset = prepare_dataset(config)
+    result = compute_features(config, dataset.clips)
+    click.echo(f"{len(dataset.clips)} clips: {result.computed} computed, {result.cached} from the "
+               f"cache in {config.cache_dir()}")
+
+
+@main.command("run")
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Run folder (default: runs/<config name>/).")
+@friendly_errors
+def run_command(config_path, out_dir):
+    """Train every row of CONFIG over its folds; write the table, models and plots.
+
+    Started again on the same folder, it skips the finished (row, fold) units."""
+    from kerastag.config import load_config
+    from kerastag.experiment import default_run_dir, run_experiment
+
+    config = load_config(config_path)
+    out_dir = out_dir or default_run_dir(config)
+    table = run_experiment(config, out_dir, log=click.echo)
+    click.echo(f"table: {table}  (and {table.with_suffix('.md').name}, models/, plots/)")
+
+
+@main.command("evaluate")
+@click.argument("run_dir", metavar="DIR", type=click.Path(path_type=Path))
+@friendly_errors
+def evaluate_command(run_dir):
+    """Reload every saved model of run DIR and recompute its table from the audio."""
+    from kerastag.experiment import evaluate_run
+
+    csv_path, _ = evaluate_run(run_dir, log=click.echo)
+    click.echo(f"table: {csv_path}")
+
+
+@main.command("predict")
+@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
+@click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the scores to this CSV file.")
+@click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write a PNG per clip: log-mel, frame-level tag probabilities, attention.")
+@friendly_errors
+def predict_command(model_path, paths, threshold, out_csv, plot_dir):
+    """Tag audio files (or folders of them) with a saved model."""
+    from kerastag.predict import predict_files
+
+    frame = predict_files(model_path, paths, threshold=threshold, out_csv=out_csv, plot_dir=plot_dir)
+    for record in frame.to_dict("records"):
+        click.echo(f"{record['file']}: {record['tags'] or '(no tag)'}")
+    if out_csv:
+        click.echo(f"scores: {out_csv}")

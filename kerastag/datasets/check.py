@@ -1,0 +1,96 @@
+"""``kerastag data check``: validate a dataset folder and summarise it."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from kerastag.audio import audio_info
+from kerastag.datasets import read_dataset
+from kerastag.datasets.base import Dataset, Problems
+from kerastag.errors import AudioError
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """What ``data check`` found: the dataset, audio statistics and every problem."""
+
+    dataset: Dataset | None
+    problems: list[str]
+    durations: list[float]
+    sample_rates: collections.Counter
+    channels: collections.Counter
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def check_dataset(path: str | Path, layout: str | None = None, *, progress: bool = False) -> CheckReport:
+    """Read a dataset collecting every problem, then open every audio header.
+
+    Raises:
+        DatasetError: only when the folder itself is missing or of no known layout.
+    """
+    problems = Problems(strict=False)
+    dataset = read_dataset(path, layout, problems=problems)
+    durations, rates, channels = [], collections.Counter(), collections.Counter()
+    for audio_path in _audio_files(dataset, progress):
+        if not audio_path.is_file():
+            continue  # already reported by the reader
+        try:
+            info = audio_info(audio_path)
+        except AudioError as exc:
+            problems.messages.append(str(exc))
+            continue
+        if info.frames == 0:
+            problems.messages.append(f"{audio_path}: audio file has no samples")
+        durations.append(info.frames / info.samplerate)
+        rates[info.samplerate] += 1
+        channels[info.channels] += 1
+    return CheckReport(dataset, problems.messages, durations, rates, channels)
+
+
+def _audio_files(dataset: Dataset, progress: bool) -> list[Path]:
+    paths = []
+    for clip in dataset.clips:
+        paths.append(clip.path)
+        if "path_48k" in clip.extra:
+            paths.append(clip.extra["path_48k"])
+    if progress:
+        from tqdm import tqdm
+
+        return list(tqdm(paths, desc="audio headers", unit="file", leave=False))
+    return paths
+
+
+def format_report(report: CheckReport) -> str:
+    """Human-readable summary: clips, per-tag counts, folds, durations, problems."""
+    dataset = report.dataset
+    lines = [f"layout: {dataset.layout}", f"root:   {dataset.root}"]
+    subsets = collections.Counter(clip.subset for clip in dataset.clips)
+    lines.append("clips:  " + ", ".join(f"{name} {count}" for name, count in sorted(subsets.items())))
+    lines.append(f"classes ({len(dataset.classes)}):")
+    for subset in sorted(subsets):
+        counts = collections.Counter(t for c in dataset.clips if c.subset == subset for t in c.tags)
+        untagged = sum(1 for c in dataset.clips if c.subset == subset and not c.tags)
+        row = "  ".join(f"{tag}={counts.get(tag, 0)}" for tag in dataset.classes)
+        lines.append(f"  {subset}: {row}  (no tag: {untagged})")
+    folds = collections.Counter(c.fold for c in dataset.clips if c.fold is not None)
+    if folds:
+        lines.append("folds:  " + ", ".join(f"{k}: {folds[k]}" for k in sorted(folds)))
+    if report.durations:
+        d = np.asarray(report.durations)
+        lines.append(f"duration (s): min {d.min():.2f}  mean {d.mean():.2f}  max {d.max():.2f}  "
+                     f"({len(d)} audio files)")
+        lines.append("sample rates: " + ", ".join(f"{sr} Hz x{n}" for sr, n in sorted(report.sample_rates.items())))
+        lines.append("channels:     " + ", ".join(f"{ch} x{n}" for ch, n in sorted(report.channels.items())))
+    if report.problems:
+        lines.append(f"problems ({len(report.problems)}):")
+        lines += [f"  - {message}" for message in report.problems]
+    else:
+        lines.append("problems: none")
+    return "\n".join(lines)

@@ -1,0 +1,192 @@
+"""Reader for CHiME-Home (DCASE 2016 Task 4) exactly as ``chime_home.tar.gz`` unpacks.
+
+Layout (see shared/DATASETS.md)::
+
+    chime_home/
+      chunks/<chunk>.16kHz.wav   mono 16 kHz, 4 s
+      chunks/<chunk>.48kHz.wav   stereo 48 kHz, 4 s
+      chunks/<chunk>.csv         key,value rows, no header; tags = letters of majorityvote
+      development_chunks_refined.csv                  id,chunkname          (no header)
+      development_chunks_refined_crossval_dcase2016.csv  id,chunkname,fold  (no header)
+      evaluation_chunks_refined.csv                   id,chunkname          (no header)
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from kerastag.datasets.base import Clip, Dataset, Problems
+from kerastag.errors import DatasetError
+from kerastag.paper import CHIME_HOME_TAGS
+
+LAYOUT = "chime-home"
+DEV_LIST = "development_chunks_refined.csv"
+CROSSVAL_LIST = "development_chunks_refined_crossval_dcase2016.csv"
+EVAL_LIST = "evaluation_chunks_refined.csv"
+ANNOTATION_KEYS = (
+    "segmentname", "chunknumber", "framestart", "annotation_a1", "annotation_a2",
+    "annotation_a3", "session_a1", "session_a2", "session_a3", "majorityvote", "chunkname",
+)
+IGNORED_LETTERS = frozenset("SU")  # silence/background and unidentifiable
+N_FOLDS = 5
+
+
+def find_root(path: str | Path) -> Path:
+    """Return the ``chime_home`` folder given it or the folder that contains it.
+
+    Raises:
+        DatasetError: neither ``path`` nor ``path/chime_home`` holds the crossval list.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DatasetError(
+            f"{path}: dataset folder not found (get CHiME-Home with "
+            f"'kerastag data download chime-home --to DIR', or make the demo with "
+            f"'kerastag data demo --layout chime-home --out DIR')")
+    for candidate in (path, path / "chime_home"):
+        if (candidate / CROSSVAL_LIST).is_file() or (candidate / "chunks").is_dir():
+            return candidate
+    raise DatasetError(f"{path}: not a CHiME-Home folder (no {CROSSVAL_LIST} or chunks/ inside)")
+
+
+def looks_like(path: Path) -> bool:
+    """True when ``path`` (or ``path/chime_home``) has the CHiME-Home lists."""
+    return any((p / CROSSVAL_LIST).is_file() for p in (path, path / "chime_home"))
+
+
+def read_chime_home(path: str | Path, *, problems: Problems | None = None,
+                    subsets: tuple[str, ...] = ("development", "evaluation")) -> Dataset:
+    """Read the chunk lists, folds and majority-vote tags.
+
+    Args:
+        path: the ``chime_home`` folder or its parent.
+        problems: where to report problems; ``None`` raises on the first one.
+        subsets: which lists to read (``development`` and/or ``evaluation``).
+
+    Returns:
+        A :class:`Dataset` with classes ``c m f v p b o``; development clips carry their
+        official fold 0..4, evaluation clips ``fold=None``. ``Clip.path`` is the 16 kHz
+        file, ``Clip.extra["path_48k"]`` the 48 kHz stereo one.
+    """
+    problems = problems if problems is not None else Problems(strict=True)
+    root = find_root(path)
+    clips: list[Clip] = []
+    if "development" in subsets:
+        folds = _read_crossval(root / CROSSVAL_LIST, problems)
+        _compare_dev_list(root / DEV_LIST, folds, problems)
+        clips += [_make_clip(root, name, fold, "development", problems) for name, fold in folds.items()]
+    if "evaluation" in subsets:
+        names = _read_list(root / EVAL_LIST, 2, problems)
+        clips += [_make_clip(root, name, None, "evaluation", problems) for name in names]
+    clips = [clip for clip in clips if clip is not None]
+    _report_duplicates(clips, problems)
+    return Dataset(layout=LAYOUT, root=root, classes=CHIME_HOME_TAGS, clips=clips)
+
+
+def tags_from_majorityvote(value: str, where: str | Path, problems: Problems) -> tuple[str, ...]:
+    """Tag letters of a majority vote, ``S``/``U`` removed, unknown letters reported."""
+    tags = []
+    for letter in value.strip():
+        if letter in IGNORED_LETTERS:
+            continue
+        if letter not in CHIME_HOME_TAGS:
+            problems.add(where, f"unknown tag letter {letter!r} in majorityvote {value!r} "
+                                f"(expected letters of {''.join(CHIME_HOME_TAGS)}, S or U)")
+            continue
+        tags.append(letter)
+    return tuple(sorted(set(tags), key=CHIME_HOME_TAGS.index))
+
+
+def read_annotation(path: Path, problems: Problems) -> dict[str, str]:
+    """The ``key,value`` rows of a chunk's annotation CSV as a dict."""
+    if not path.is_file():
+        problems.add(path, "annotation file not found")
+        return {}
+    values = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for line_no, row in enumerate(csv.reader(handle), start=1):
+            if not row:
+                continue
+            if len(row) < 2:
+                problems.add(f"{path}:{line_no}", f"expected 'key,value', got {','.join(row)!r}")
+                continue
+            values[row[0].strip()] = ",".join(row[1:]).strip()
+    if "majorityvote" not in values:
+        problems.add(path, "no 'majorityvote' row")
+    return values
+
+
+def _make_clip(root: Path, name: str, fold: int | None, subset: str, problems: Problems):
+    chunks = root / "chunks"
+    annotation = read_annotation(chunks / f"{name}.csv", problems)
+    tags = tags_from_majorityvote(annotation.get("majorityvote", ""), chunks / f"{name}.csv", problems)
+    path_16k, path_48k = chunks / f"{name}.16kHz.wav", chunks / f"{name}.48kHz.wav"
+    for wav in (path_16k, path_48k):
+        if not wav.is_file():
+            problems.add(wav, "audio file not found")
+    return Clip(clip_id=name, path=path_16k, tags=tags, fold=fold, subset=subset,
+                extra={"path_48k": path_48k, "annotation": annotation})
+
+
+def _read_rows(path: Path, n_columns: int, problems: Problems) -> list[tuple[int, list[str]]]:
+    if not path.is_file():
+        problems.add(path, "list file not found")
+        return []
+    rows = []
+    with path.open(newline="", encoding="utf-8") as handle:
+        for line_no, row in enumerate(csv.reader(handle), start=1):
+            row = [cell.strip() for cell in row]
+            if not row or row == [""]:
+                continue
+            if line_no == 1 and not row[0].isdigit():
+                problems.add(f"{path}:1", f"looks like a header row {','.join(row)!r}; "
+                                          f"the real file has none")
+                continue
+            if len(row) != n_columns:
+                problems.add(f"{path}:{line_no}", f"expected {n_columns} columns, got {len(row)}")
+                continue
+            rows.append((line_no, row))
+    return rows
+
+
+def _read_list(path: Path, n_columns: int, problems: Problems) -> list[str]:
+    return [row[1] for _, row in _read_rows(path, n_columns, problems)]
+
+
+def _read_crossval(path: Path, problems: Problems) -> dict[str, int]:
+    folds: dict[str, int] = {}
+    for line_no, (_, name, fold_text) in _read_rows(path, 3, problems):
+        try:
+            fold = int(fold_text)
+        except ValueError:
+            fold = -1
+        if not 0 <= fold < N_FOLDS:
+            problems.add(f"{path}:{line_no}", f"fold {fold_text!r} outside 0..{N_FOLDS - 1}")
+            continue
+        if name in folds:
+            problems.add(f"{path}:{line_no}", f"duplicate chunk {name!r}")
+            continue
+        folds[name] = fold
+    return folds
+
+
+def _compare_dev_list(path: Path, folds: dict[str, int], problems: Problems) -> None:
+    listed = _read_list(path, 2, problems)
+    if not path.is_file():
+        return
+    missing = sorted(set(folds) - set(listed))
+    extra = sorted(set(listed) - set(folds))
+    if missing:
+        problems.add(path, f"{len(missing)} chunk(s) of {CROSSVAL_LIST} missing, e.g. {missing[0]!r}")
+    if extra:
+        problems.add(path, f"{len(extra)} chunk(s) not in {CROSSVAL_LIST}, e.g. {extra[0]!r}")
+
+
+def _report_duplicates(clips: list[Clip], problems: Problems) -> None:
+    seen: dict[str, str] = {}
+    for clip in clips:
+        if clip.clip_id in seen and seen[clip.clip_id] != clip.subset:
+            problems.add(clip.clip_id, f"chunk is in both the {seen[clip.clip_id]} and "
+                                       f"the {clip.subset} lists")
+        seen.setdefault(clip.clip_id, clip.subset)

@@ -1,0 +1,157 @@
+"""Reader for FSDKaggle2018 (DCASE 2018 Task 2), Zenodo and original Kaggle layouts.
+
+Zenodo (record 2552860)::
+
+    FSDKaggle2018.audio_train/<fname>.wav
+    FSDKaggle2018.audio_test/<fname>.wav
+    FSDKaggle2018.meta/train_post_competition.csv             fname,label,manually_verified,freesound_id,license
+    FSDKaggle2018.meta/test_post_competition_scoring_clips.csv fname,label,usage,freesound_id,license
+
+Kaggle::
+
+    train.csv (fname,label,manually_verified), audio_train/, audio_test/,
+    sample_submission.csv (fname,label); test labels only if test_post_competition.csv is there.
+
+Training clips get seeded stratified folds 0..4 (the paper's StratifiedKFold(5)).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from kerastag.datasets.base import Clip, Dataset, Problems
+from kerastag.datasets.folds import stratified_folds
+from kerastag.errors import DatasetError
+
+LAYOUT = "fsdkaggle2018"
+ZENODO_TRAIN = Path("FSDKaggle2018.meta") / "train_post_competition.csv"
+ZENODO_TEST = Path("FSDKaggle2018.meta") / "test_post_competition_scoring_clips.csv"
+ZENODO_AUDIO = ("FSDKaggle2018.audio_train", "FSDKaggle2018.audio_test")
+KAGGLE_AUDIO = ("audio_train", "audio_test")
+TRAIN_COLUMNS = ("fname", "label", "manually_verified")
+ZENODO_TRAIN_COLUMNS = TRAIN_COLUMNS + ("freesound_id", "license")
+ZENODO_TEST_COLUMNS = ("fname", "label", "usage", "freesound_id", "license")
+
+
+def variant_of(path: Path) -> str | None:
+    """``"zenodo"``, ``"kaggle"`` or ``None`` for a folder."""
+    if (path / ZENODO_TRAIN).is_file() or (path / "FSDKaggle2018.meta").is_dir():
+        return "zenodo"
+    if (path / "train.csv").is_file() and (path / "audio_train").is_dir():
+        return "kaggle"
+    return None
+
+
+def looks_like(path: Path) -> bool:
+    return variant_of(path) is not None
+
+
+def read_fsdkaggle2018(path: str | Path, *, problems: Problems | None = None,
+                       n_folds: int = 5, seed: int = 0) -> Dataset:
+    """Read training and test clips with labels, verification flags and usage.
+
+    Args:
+        path: the folder holding ``FSDKaggle2018.meta/`` (Zenodo) or ``train.csv`` (Kaggle).
+        problems: where to report problems; ``None`` raises on the first one.
+        n_folds, seed: the stratified fold assignment of the training clips.
+
+    Returns:
+        A :class:`Dataset` whose classes are the sorted training labels; training clips
+        have subset ``train`` and ``extra["manually_verified"]``; test clips subset
+        ``test``, ``fold=None`` and (Zenodo) ``extra["usage"]`` Public/Private.
+    """
+    problems = problems if problems is not None else Problems(strict=True)
+    root = Path(path)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: dataset folder not found (get FSDKaggle2018 with "
+                           f"'kerastag data download fsdkaggle2018 --to DIR')")
+    variant = variant_of(root)
+    if variant is None:
+        raise DatasetError(f"{root}: not an FSDKaggle2018 folder (no {ZENODO_TRAIN} or train.csv)")
+    if variant == "zenodo":
+        train, test = _read_zenodo(root, problems)
+        audio = ZENODO_AUDIO
+    else:
+        train, test = _read_kaggle(root, problems)
+        audio = KAGGLE_AUDIO
+    classes = tuple(sorted({label for label in train["label"] if label}))
+    folds = stratified_folds(list(train["label"]), n_folds=n_folds, seed=seed)
+    clips = [_train_clip(root / audio[0], row, fold) for row, fold in zip(train.to_dict("records"), folds)]
+    clips += [_test_clip(root / audio[1], row) for row in test.to_dict("records")]
+    _check_clips(clips, classes, problems)
+    return Dataset(layout=LAYOUT, root=root, classes=classes, clips=clips)
+
+
+def _read_zenodo(root: Path, problems: Problems):
+    train = _read_csv(root / ZENODO_TRAIN, ZENODO_TRAIN_COLUMNS, problems)
+    test = _read_csv(root / ZENODO_TEST, ZENODO_TEST_COLUMNS, problems)
+    return train, test
+
+
+def _read_kaggle(root: Path, problems: Problems):
+    train = _read_csv(root / "train.csv", TRAIN_COLUMNS, problems)
+    post = root / "test_post_competition.csv"
+    if post.is_file():
+        test = _read_csv(post, ("fname", "label"), problems, exact=False)
+    else:
+        test = _read_csv(root / "sample_submission.csv", ("fname", "label"), problems)
+        test["label"] = ""  # sample_submission's labels are placeholders, not ground truth
+    return train, test
+
+
+def _read_csv(path: Path, columns: tuple[str, ...], problems: Problems, exact: bool = True) -> pd.DataFrame:
+    empty = pd.DataFrame(columns=list(columns))
+    if not path.is_file():
+        problems.add(path, "metadata file not found")
+        return empty
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except Exception as exc:
+        problems.add(path, f"cannot read CSV ({str(exc).splitlines()[0]})")
+        return empty
+    frame.columns = [c.strip().lower() for c in frame.columns]  # 'Usage' vs 'usage'
+    found = tuple(frame.columns)
+    wanted_ok = found == columns if exact else set(columns) <= set(found)
+    if not wanted_ok:
+        problems.add(path, f"expected header {','.join(columns)}, got {','.join(found)}")
+        if not set(columns) <= set(found):
+            return empty
+    return frame
+
+
+def _train_clip(folder: Path, row: dict, fold: int) -> Clip:
+    verified = str(row.get("manually_verified", "")).strip() in ("1", "True", "true")
+    return Clip(clip_id=row["fname"], path=folder / row["fname"], tags=_tags(row["label"]),
+                fold=fold, subset="train", extra={"manually_verified": verified})
+
+
+def _test_clip(folder: Path, row: dict) -> Clip:
+    extra = {"usage": row["usage"]} if row.get("usage") else {}
+    return Clip(clip_id=row["fname"], path=folder / row["fname"], tags=_tags(row["label"]),
+                fold=None, subset="test", extra=extra)
+
+
+def _tags(label: str) -> tuple[str, ...]:
+    label = (label or "").strip()
+    return (label,) if label else ()
+
+
+def _check_clips(clips: list[Clip], classes: tuple[str, ...], problems: Problems) -> None:
+    seen: set[tuple[str, str]] = set()
+    for clip in clips:
+        key = (clip.subset, clip.clip_id)
+        if key in seen:
+            problems.add(clip.path, f"duplicate fname {clip.clip_id!r} in the {clip.subset} list")
+        seen.add(key)
+        if not clip.path.is_file():
+            problems.add(clip.path, "audio file not found")
+        if clip.subset == "train" and not clip.tags:
+            problems.add(clip.path, "training clip has no label")
+        for tag in clip.tags:
+            if tag not in classes:
+                problems.add(clip.path, f"unknown label {tag!r} (not among the training labels)")
+        usage = clip.extra.get("usage")
+        if usage is not None and usage.lower() not in ("public", "private"):
+            problems.add(clip.path, f"usage {usage!r}, expected Public or Private")

@@ -1,0 +1,63 @@
+"""Saving and loading ``.keras`` models together with what is needed to use them.
+
+A kerastag ``.keras`` file is an ordinary Keras archive (``keras.saving.load_model``
+opens it after ``import kerastag``) with one extra member, ``kerastag.json``: the class
+names in output order, the feature definition and the task, so ``kerastag predict`` can
+score new audio with nothing but the file.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from kerastag.errors import ModelError
+from kerastag.fileio import atomic_path
+
+METADATA_MEMBER = "kerastag.json"
+
+
+def save_model(model, path: str | Path, metadata: dict[str, Any]) -> Path:
+    """Save ``model`` to ``path`` (``.keras``) with ``metadata``, atomically."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise ModelError(f"{path}: model files must end in .keras")
+    with atomic_path(path) as tmp:
+        model.save(tmp)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(METADATA_MEMBER, json.dumps(metadata, indent=2, sort_keys=True))
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The ``kerastag.json`` of a saved model.
+
+    Raises:
+        ModelError: missing file, not a Keras archive, or saved without kerastag metadata.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"{path}: model file not found")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if METADATA_MEMBER not in archive.namelist():
+                raise ModelError(f"{path}: not saved by kerastag (no {METADATA_MEMBER} inside)")
+            return json.loads(archive.read(METADATA_MEMBER))
+    except zipfile.BadZipFile:
+        raise ModelError(f"{path}: not a .keras model archive") from None
+
+
+def load_model(path: str | Path):
+    """Load a ``.keras`` model (kerastag's layers are registered on import)."""
+    import keras
+
+    import kerastag.models  # noqa: F401  (registers the custom layers)
+
+    path = Path(path)
+    read_metadata(path)
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:
+        raise ModelError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None

@@ -1,0 +1,141 @@
+"""Custom Keras layers shared by kerastag models.
+
+Every layer here is registered under the ``kerastag`` package, so a saved ``.keras``
+model that uses it reloads with :func:`keras.saving.load_model` and no
+``custom_objects``, once this module has been imported (``import kerastag`` does it).
+The layers use :mod:`keras.ops` only, so they run on any Keras backend.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+from kerastag.errors import ModelError
+
+
+def _check_axis(axis: object) -> int:
+    """Return ``axis`` if it is an int that is not the batch axis (0)."""
+    if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
+        raise ModelError(f"axis must be a non-zero int (not the batch axis), received axis={axis!r}")
+    return axis
+
+
+def _check_rank(layer: keras.layers.Layer, shape: tuple, axis: int) -> None:
+    """Raise ModelError if ``axis`` does not exist in a tensor of ``shape`` (batch first)."""
+    rank = len(shape)
+    if rank < 2 or not -rank <= axis < rank or axis % rank == 0:
+        raise ModelError(f"{layer.name}: axis={axis} is not a non-batch axis of input shape {tuple(shape)}")
+
+
+@keras.saving.register_keras_serializable(package="kerastag")
+class NormalizeOverTime(keras.layers.Layer):
+    """Divide non-negative scores by their sum along the time axis.
+
+    ``w[b, t, c] = a[b, t, c] / (sum_t a[b, t, c] + epsilon)``, so the weights of each
+    (clip, class) sum to 1 over time (up to ``epsilon``). This turns per-frame sigmoid
+    attention scores into attention weights (ATT-LOC, Xu et al. 2017).
+
+    Args:
+        axis: the time axis (default 1, for ``(batch, frames, classes)`` inputs).
+        epsilon: added to the sum, so an all-zero input gives zero weights, not NaN.
+        **kwargs: standard :class:`keras.layers.Layer` arguments (``name``, ``dtype``).
+
+    Input shape:
+        ``(batch, frames, classes)`` with non-negative values (e.g. sigmoid outputs).
+
+    Output shape:
+        Same as the input; non-negative, summing to ``S / (S + epsilon)`` over ``axis``.
+
+    Raises:
+        ModelError: ``axis`` is 0 or not an int, or ``epsilon`` is not positive.
+    """
+
+    def __init__(self, axis: int = 1, epsilon: float = 1e-7, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = _check_axis(axis)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ModelError(f"epsilon must be a positive number, received epsilon={epsilon!r}")
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape: tuple) -> None:
+        """Check that ``axis`` exists in ``input_shape``; the layer has no weights."""
+        _check_rank(self, input_shape, self.axis)
+        self.built = True
+
+    def call(self, inputs):
+        """Normalise ``inputs`` along ``axis``; shapes as in the class docstring."""
+        total = ops.sum(inputs, axis=self.axis, keepdims=True)
+        return inputs / (total + ops.cast(self.epsilon, inputs.dtype))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        """Return ``input_shape`` unchanged."""
+        return tuple(input_shape)
+
+    def get_config(self) -> dict:
+        """Return the constructor arguments."""
+        config = super().get_config()
+        config.update({"axis": self.axis, "epsilon": self.epsilon})
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kerastag")
+class WeightedSumOverTime(keras.layers.Layer):
+    """Sum ``values * weights`` over the time axis (attention pooling).
+
+    With per-frame class probabilities as ``values`` and time-normalised attention
+    (:class:`NormalizeOverTime`) as ``weights``, the result is the clip probability
+    ``p[b, c] = sum_t values[b, t, c] * weights[b, t, c]``, in [0, 1].
+
+    Args:
+        axis: the time axis, removed from the output (default 1).
+        **kwargs: standard :class:`keras.layers.Layer` arguments (``name``, ``dtype``).
+
+    Input shape:
+        A list ``[values, weights]`` of two tensors of the same shape
+        ``(batch, frames, classes)``.
+
+    Output shape:
+        ``(batch, classes)``: the input shape without ``axis``.
+
+    Raises:
+        ModelError: ``axis`` is 0 or not an int; at build time, the input is not a list of
+            two tensors of the same rank.
+    """
+
+    def __init__(self, axis: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.axis = _check_axis(axis)
+
+    def build(self, input_shape: list) -> None:
+        """Check the two input shapes; the layer has no weights."""
+        values_shape, weights_shape = self._split_shapes(input_shape)
+        if len(values_shape) != len(weights_shape):
+            raise ModelError(f"{self.name}: values and weights differ in rank, received "
+                             f"{tuple(values_shape)} and {tuple(weights_shape)}")
+        _check_rank(self, values_shape, self.axis)
+        self.built = True
+
+    def call(self, inputs):
+        """Return ``sum(values * weights, axis)``; shapes as in the class docstring."""
+        values, weights = inputs
+        return ops.sum(values * weights, axis=self.axis)
+
+    def compute_output_shape(self, input_shape: list) -> tuple:
+        """Return the ``values`` shape with ``axis`` removed."""
+        values_shape = list(self._split_shapes(input_shape)[0])
+        del values_shape[self.axis]
+        return tuple(values_shape)
+
+    def get_config(self) -> dict:
+        """Return the constructor arguments."""
+        config = super().get_config()
+        config.update({"axis": self.axis})
+        return config
+
+    def _split_shapes(self, input_shape) -> tuple:
+        """Return ``(values_shape, weights_shape)`` or raise ModelError."""
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 \
+                or not all(isinstance(s, (list, tuple)) for s in input_shape):
+            raise ModelError(f"{self.name}: expects a list [values, weights], received input shape {input_shape!r}")
+        return tuple(input_shape[0]), tuple(input_shape[1])

@@ -1,0 +1,110 @@
+"""``kerastag predict``: tag audio files with a saved ``.keras`` model.
+
+A clip of any sample rate is resampled to the model's feature rate. Clips are scored in
+consecutive 4 s windows (the training chunk length): a clip shorter than 4 s is
+zero-padded to one window; a longer one is zero-padded to a whole number of windows.
+A tag's clip score is its **maximum over the windows** (a tag is present when it occurs
+anywhere in the clip). Frame-level outputs of the windows, laid end to end, give the
+localization and attention curves of the plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kerastag.audio import AUDIO_EXTENSIONS, load_audio
+from kerastag.errors import AudioError, ModelError
+from kerastag.fileio import atomic_path
+
+
+@dataclasses.dataclass
+class ClipPrediction:
+    """Scores of one file, and the frame-level outputs for plotting."""
+
+    path: Path
+    scores: np.ndarray          # (classes,)
+    logmel: np.ndarray          # (frames, mels)
+    localization: np.ndarray    # (frames, classes)
+    attention: np.ndarray       # (frames, classes)
+
+
+def expand_paths(paths) -> list[Path]:
+    """Files as given, folders replaced by their audio files (sorted, recursive)."""
+    files = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise AudioError(f"{path}: audio file not found")
+    if not files:
+        raise AudioError(f"no audio files in {', '.join(map(str, paths))}")
+    return files
+
+
+def load_tagger(model_path: Path):
+    """(model, frame-level model, metadata, feature spec) of a saved tagging model."""
+    from kerastag.features import LogMelA
+    from kerastag.modelio import load_model, read_metadata
+    from kerastag.models.crnn import frame_level_model
+
+    metadata = read_metadata(model_path)
+    if metadata.get("task") != "tagging":
+        raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
+    model = load_model(model_path)
+    f = metadata["features"]
+    spec = LogMelA(sr=f["sample_rate"], n_fft=f["n_fft"], hop_length=f["hop_length"],
+                   n_mels=f["n_mels"], fmin=f["fmin"], fmax=f["fmax"])
+    return model, frame_level_model(model), metadata, spec
+
+
+def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPrediction:
+    """Score one file in 4 s windows; see the module docstring."""
+    wave = load_audio(path, sr=spec.sr)
+    window = int(round(chunk_seconds * spec.sr))
+    n_windows = max(1, math.ceil(len(wave) / window))
+    padded = np.zeros(n_windows * window, dtype=np.float32)
+    padded[: len(wave)] = wave
+    logmels = np.stack([spec.compute(padded[k * window:(k + 1) * window]) for k in range(n_windows)])
+    outputs = frame_model.predict(logmels, verbose=0)
+    return ClipPrediction(
+        path=path,
+        scores=np.asarray(outputs["clip"]).max(axis=0),
+        logmel=np.concatenate(logmels),
+        localization=np.concatenate(np.asarray(outputs["localization"])),
+        attention=np.concatenate(np.asarray(outputs["attention"])),
+    )
+
+
+def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
+                  out_csv: Path | None = None, plot_dir: Path | None = None) -> pd.DataFrame:
+    """Tag every file; returns a frame with ``file``, one column per class and ``tags``."""
+    _, frame_model, metadata, spec = load_tagger(Path(model_path))
+    classes = metadata["classes"]
+    records = []
+    for path in expand_paths(paths):
+        result = predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
+        tags = [c for c, s in zip(classes, result.scores) if s >= threshold]
+        records.append({"file": str(path), **dict(zip(classes, result.scores.round(4))),
+                        "tags": " ".join(tags)})
+        if plot_dir is not None:
+            _plot(result, classes, spec, Path(plot_dir))
+    frame = pd.DataFrame.from_records(records)
+    if out_csv is not None:
+        with atomic_path(out_csv) as tmp:
+            frame.to_csv(tmp, index=False)
+    return frame
+
+
+def _plot(result: ClipPrediction, classes, spec, plot_dir: Path) -> Path:
+    from kerastag.reporting import plot_clip_prediction
+
+    return plot_clip_prediction(result.logmel, result.localization, result.attention,
+                                result.scores, classes, plot_dir / f"{result.path.stem}.png",
+                                title=result.path.name, frame_hop_s=spec.hop_length / spec.sr)
