@@ -173,7 +173,7 @@ def test_reload_in_fresh_process_without_custom_objects(saved_model, tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", _RELOAD_SCRIPT, str(path), str(tmp_path / "x.npy"), str(tmp_path / "out.npz")],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, f"rc={result.returncode}\n{result.stdout[-1000:]}\n{result.stderr[-3000:]}"
     outputs = np.load(tmp_path / "out.npz")
     np.testing.assert_allclose(outputs["model"], expected, atol=1e-6)
     np.testing.assert_allclose(outputs["clip"], expected, atol=1e-6)

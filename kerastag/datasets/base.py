@@ -17,7 +17,7 @@ class Clip:
         clip_id: the dataset's own name for the clip (CHiME-Home chunk name,
             FSDKaggle2018 ``fname``, or the CSV ``filename``).
         path: the audio file the features are computed from (CHiME-Home: the 16 kHz file).
-        tags: the clip's tags, sorted, possibly empty.
+        tags: the clip's tags in the dataset's class order, possibly empty.
         fold: cross-validation fold 0..4, or ``None`` (evaluation/test clips).
         subset: ``"development"``/``"evaluation"`` (CHiME-Home), ``"train"``/``"test"``
             (FSDKaggle2018 and CSV).

@@ -355,7 +355,7 @@ def _speech(rng: np.random.Generator, n: int, sr: int, *, f0_range: tuple[float,
         length = min(m - start, int(rng.uniform(0.12, 0.35) * sr))
         formants = _VOWELS[rng.integers(len(_VOWELS))] * formant_scale
         syllable = _resonate(source[start:start + length], formants,
-                             (70 * formant_scale, 100 * formant_scale, 140 * formant_scale),
+                             (90 * formant_scale, 120 * formant_scale, 160 * formant_scale),
                              _FORMANT_GAINS, sr)
         out[start:start + length] = syllable * np.hanning(length) ** 0.7
         start += length + int(rng.uniform(0.03, 0.15) * sr)
@@ -363,7 +363,7 @@ def _speech(rng: np.random.Generator, n: int, sr: int, *, f0_range: tuple[float,
 
 
 def _child_speech(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    return _speech(rng, n, sr, f0_range=(250, 400), formant_scale=1.35, vibrato=0.05)
+    return _speech(rng, n, sr, f0_range=(250, 400), formant_scale=1.5, vibrato=0.05)
 
 
 def _male_speech(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
@@ -389,7 +389,8 @@ def _tv_music(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
         freqs = (notes[:, None] * harmonics[None, :]).ravel()
         amps = np.tile(harmonics ** -1.5, notes.size)
         out[start:start + length] = _sines(freqs, amps, length, sr, rng) * _fades(length, sr // 100)
-    kick = np.sin(2 * np.pi * 70 * np.arange(int(0.12 * sr)) / sr) * _decay(int(0.12 * sr), sr, 0.03)
+    kick_len = int(0.12 * sr)
+    kick = np.sin(2 * np.pi * 70 * np.arange(kick_len) / sr) * _decay(kick_len, sr, 0.03)
     for start in range(0, m, beat):
         _add_at(out, 2.0 * kick, start)
     if rng.random() < 0.3:
@@ -484,10 +485,11 @@ def _room_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     """
     left, other = _brown_noise(rng, n), _brown_noise(rng, n)
     channels = np.stack([left, 0.8 * left + 0.6 * other]) * _db(rng.uniform(-50, -42))
-    mains = 50.0 if rng.random() < 0.7 else 60.0
-    cos = np.cos(2 * np.pi * mains * np.arange(n) / sr + rng.uniform(0, 2 * np.pi))
-    hum = cos + 0.5 * (2 * cos ** 2 - 1) + 0.3 * (4 * cos ** 3 - 3 * cos)  # harmonics 1-3
-    return channels + _set_rms(hum, rng.uniform(-60, -52))
+    period = sr // (50 if rng.random() < 0.7 else 60)  # mains hum, harmonics 1-3
+    phase = 2 * np.pi * np.arange(period) / period + rng.uniform(0, 2 * np.pi)
+    cycle = np.cos(phase) + 0.5 * np.cos(2 * phase) + 0.3 * np.cos(3 * phase)
+    hum = np.resize(_set_rms(cycle, rng.uniform(-60, -52)), n)
+    return channels + hum
 
 
 def _spatialise(mono: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -684,7 +686,8 @@ def _applause(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     clap_len = int(0.03 * sr)
     clap = rng.standard_normal(clap_len) * _decay(clap_len, sr, rng.uniform(0.004, 0.01))
     claps = signal.fftconvolve(impulses, clap)[:n]
-    return _bandpass(claps, rng.uniform(500, 1000), rng.uniform(3500, 6000), sr) * _fades(n, sr // 20)
+    claps = _bandpass(claps, rng.uniform(500, 1000), rng.uniform(3500, 6000), sr)
+    return claps * _fades(n, sr // 20)
 
 
 def _bark(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:

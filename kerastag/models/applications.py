@@ -7,9 +7,11 @@ Adapters put in front of the backbone (outside it, so ImageNet files still match
 
 - **Resizing**: each application has a smallest input side (Xception 71, ResNet-50 32)
   and paper-B time-frequency inputs are ``(64, 150, 3)``, so an axis shorter than
-  ``min_size`` is resized (bilinear, ``keras.layers.Resizing`` named ``"resize"``) to
+  ``min_size`` is resized (bilinear, :class:`Resize2D` named ``"resize"``) to
   ``min_size``; longer axes are kept. ``(64, 150, 3)`` becomes ``(71, 150, 3)`` for
-  Xception and is left as is for ResNet-50.
+  Xception and is left as is for ResNet-50. (``keras.layers.Resizing`` is not used: its
+  ``call(training=True)`` default leaks into the call context, so ``model(x)`` would run
+  the backbone's BatchNormalization in training mode.)
 - **Channel mapping**: ImageNet weights expect 3 input channels. When ``weights`` is
   given and the input has another number of channels, a trainable 1x1 ``Conv2D``
   (``"channel_map"``) maps them to 3 channels. Without weights the backbone takes the
@@ -36,6 +38,51 @@ APPLICATIONS = {
     "xception": (keras.applications.Xception, 71),
     "resnet50": (keras.applications.ResNet50, 32),
 }
+
+
+@keras.saving.register_keras_serializable(package="kerastag")
+class Resize2D(keras.layers.Layer):
+    """Resize the two spatial axes of channels-last images to a fixed size.
+
+    Args:
+        height: output height, in pixels.
+        width: output width, in pixels.
+        interpolation: ``"bilinear"`` (default), ``"nearest"``, ``"bicubic"``...
+            (as :func:`keras.ops.image.resize`).
+        **kwargs: standard :class:`keras.layers.Layer` arguments (``name``, ``dtype``).
+
+    Input shape:
+        ``(batch, H, W, channels)``.
+
+    Output shape:
+        ``(batch, height, width, channels)``.
+
+    Raises:
+        ModelError: ``height`` or ``width`` is not a positive int, or ``interpolation``
+            is not a string.
+    """
+
+    def __init__(self, height: int, width: int, interpolation: str = "bilinear", **kwargs):
+        super().__init__(**kwargs)
+        self.height = check_int("height", height)
+        self.width = check_int("width", width)
+        if not isinstance(interpolation, str):
+            raise ModelError(f"interpolation must be a string, "
+                             f"received interpolation={interpolation!r}")
+        self.interpolation = interpolation
+
+    def call(self, inputs):
+        return keras.ops.image.resize(inputs, (self.height, self.width),
+                                      interpolation=self.interpolation,
+                                      data_format="channels_last")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.height, self.width, input_shape[-1])
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(height=self.height, width=self.width, interpolation=self.interpolation)
+        return config
 
 
 def application_backbone(architecture: str, input_shape) -> keras.Model:
@@ -76,7 +123,7 @@ def application_features(x, architecture: str, *, weights=None, min_size: int | 
     height, width, channels = x.shape[1:]
     if height < min_size or width < min_size:
         size = (max(height, min_size), max(width, min_size))
-        x = keras.layers.Resizing(*size, interpolation="bilinear", name="resize")(x)
+        x = Resize2D(*size, name="resize")(x)  # (b, max(H, min), max(W, min), C)
     if path is not None and channels != 3:
         x = keras.layers.Conv2D(3, 1, name="channel_map")(x)  # (b, H, W, 3)
     backbone = application_backbone(architecture, x.shape[1:])

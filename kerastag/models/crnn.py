@@ -74,7 +74,7 @@ def build_crnn_attloc(*, n_mels: int = 128, n_classes: int = 7, n_frames: int | 
     """
     _check_arguments(n_mels, n_classes, n_frames, filters, rnn_units, dropout)
     n_mels, n_classes, rnn_units = int(n_mels), int(n_classes), int(rnn_units)  # numpy ints too
-    n_frames = None if n_frames is None else int(n_frames)
+    n_frames, dropout = (None if n_frames is None else int(n_frames)), float(dropout)
     block_filters = _block_filters([int(value) for value in filters], count_blocks(n_mels))
     inputs = keras.Input(shape=(n_frames, n_mels), name="log_mel")  # (batch, frames, mel)
     x = inputs
@@ -121,7 +121,10 @@ def frame_level_model(model: keras.Model) -> keras.Model:
 
 
 def _conv_block(x, n_filters: int, dropout: float, *, prefix: str):
-    """Conv 3x3 -> BN -> ELU -> MaxPool (1, 2) -> Dropout: ``(b, t, f, c)`` -> ``(b, t, f // 2, n_filters)``."""
+    """Conv 3x3 -> BN -> ELU -> MaxPool (1, 2) -> Dropout.
+
+    Shapes: ``(batch, frames, freq, channels)`` -> ``(batch, frames, freq // 2, n_filters)``.
+    """
     x = keras.layers.Conv2D(n_filters, (3, 3), padding="same", name=f"{prefix}_conv")(x)
     x = keras.layers.BatchNormalization(name=f"{prefix}_bn")(x)
     x = keras.layers.Activation("elu", name=f"{prefix}_elu")(x)
@@ -163,7 +166,8 @@ def _check_arguments(n_mels, n_classes, n_frames, filters, rnn_units, dropout) -
     if n_frames is not None:
         _check_int("n_frames", n_frames, minimum=1)
     if not _positive_ints(filters):
-        raise ModelError(f"filters must be a non-empty sequence of positive ints, received filters={filters!r}")
+        raise ModelError("filters must be a non-empty sequence of positive ints, "
+                         f"received filters={filters!r}")
     _check_int("rnn_units", rnn_units, minimum=1)
     if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise ModelError(f"dropout must be in [0, 1), received dropout={dropout!r}")

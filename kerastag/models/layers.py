@@ -137,5 +137,6 @@ class WeightedSumOverTime(keras.layers.Layer):
         """Return ``(values_shape, weights_shape)`` or raise ModelError."""
         if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 \
                 or not all(isinstance(s, (list, tuple)) for s in input_shape):
-            raise ModelError(f"{self.name}: expects a list [values, weights], received input shape {input_shape!r}")
+            raise ModelError(f"{self.name}: expects a list [values, weights], "
+                             f"received input shape {input_shape!r}")
         return tuple(input_shape[0]), tuple(input_shape[1])

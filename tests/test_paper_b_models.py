@@ -1,0 +1,222 @@
+"""Tests for the paper-B level-1 networks (kerastag.models.paper_b and its builders).
+
+ResNeXt and DPN are built at tiny widths; Xception and ResNet-50 (keras.applications) have
+no width knob and are built at full size on small inputs. Each network trains one step,
+is saved to ``.keras`` and reloaded in ONE fresh process (importing only
+``kerastag.models.paper_b``, no ``custom_objects``) that must predict the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from kerastag.errors import ModelError
+from kerastag.models.applications import build_resnet50, build_xception
+from kerastag.models.dpn import build_dpn
+from kerastag.models.paper_b import NETWORKS, build_network, input_kind_of
+from kerastag.models.resnext import build_resnext, resnext_widths
+from kerastag.models.wave import build_wave_front_end, build_wave_model
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+N_CLASSES = 5
+TF_SHAPE = (32, 48, 3)  # (mels, frames, channels), reduced from the paper's (64, 150, 3)
+WAVE_SHAPE = (8820,)  # 0.2 s at 44.1 kHz -> 19 frames of 450 samples
+TINY_RESNEXT = dict(blocks=(1, 1, 1, 1), cardinality=2, bottleneck_width=2, stem_filters=8)
+TINY_DPN = dict(init_features=8, k_r=8, groups=2, k_sec=(1, 1, 1, 1), inc_sec=(2, 2, 2, 2),
+                base_width=8)
+TINY_FRONT = dict(bands=8, context_kernel=3)
+
+# case id -> (network name, input shape, builder kwargs)
+CASES = {
+    "xception": ("xception", TF_SHAPE, {}),
+    "resnet50": ("resnet50", TF_SHAPE, {}),
+    "resnext50": ("resnext50", TF_SHAPE, TINY_RESNEXT),
+    "se_resnext50": ("se_resnext50", TF_SHAPE, dict(TINY_RESNEXT, se_ratio=4)),
+    "dpn68": ("dpn68", TF_SHAPE, TINY_DPN),
+    "wave_resnext": ("wave_resnext", WAVE_SHAPE, dict(TINY_RESNEXT, **TINY_FRONT)),
+    "resnet50_wave": ("resnet50", WAVE_SHAPE, TINY_FRONT),
+    "dpn68_wave": ("dpn68", WAVE_SHAPE, dict(TINY_DPN, **TINY_FRONT)),
+}
+
+RELOAD_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import keras
+    import kerastag.models.paper_b  # noqa: F401  (the only kerastag import)
+
+    folder = sys.argv[1]
+    outputs = {}
+    for case in json.loads(sys.argv[2]):
+        model = keras.saving.load_model(f"{folder}/{case}.keras")
+        x = np.load(f"{folder}/{case}_x.npy")
+        outputs[case] = keras.ops.convert_to_numpy(model(x, training=False))
+    np.savez(f"{folder}/reloaded.npz", **outputs)
+""")
+
+
+def _inputs(shape, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((2,) + tuple(shape)).astype("float32")
+
+
+def _train_one_step(model: keras.Model, x: np.ndarray) -> float:
+    model.compile(optimizer="sgd", loss="categorical_crossentropy", run_eagerly=True)
+    y = keras.utils.to_categorical([0, 1], N_CLASSES)
+    return float(model.fit(x, y, batch_size=len(x), epochs=1, verbose=0).history["loss"][0])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """Build, train one step, save and predict every case; reload all in one subprocess."""
+    folder = tmp_path_factory.mktemp("paper_b")
+    results = {}
+    for case, (name, shape, kwargs) in CASES.items():
+        model = build_network(name, shape, N_CLASSES, **kwargs)
+        x = _inputs(shape)
+        loss = _train_one_step(model, x)
+        np.save(folder / f"{case}_x.npy", x)
+        model.save(folder / f"{case}.keras")
+        results[case] = dict(loss=loss, prediction=keras.ops.convert_to_numpy(model(x)),
+                             backbone_input=tuple(model.get_layer("backbone").input.shape[1:]),
+                             layers=[layer.name for layer in model.layers])
+        del model
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), TF_CPP_MIN_LOG_LEVEL="2")
+    done = subprocess.run([sys.executable, "-c", RELOAD_SCRIPT, str(folder), json.dumps(list(CASES))],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reloaded = np.load(folder / "reloaded.npz")
+    for case in CASES:
+        results[case]["reloaded"] = reloaded[case]
+    return results
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_network_trains_saves_and_reloads_in_fresh_process(trained, case):
+    result = trained[case]
+    assert np.isfinite(result["loss"])
+    assert result["prediction"].shape == (2, N_CLASSES)
+    np.testing.assert_allclose(result["prediction"].sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(result["reloaded"], result["prediction"], atol=1e-5)
+
+
+def test_inputs_are_adapted_to_the_backbones(trained):
+    assert trained["xception"]["backbone_input"] == (71, 71, 3)  # resized to >= 71
+    assert trained["resnet50"]["backbone_input"] == TF_SHAPE  # already >= 32
+    assert trained["resnext50"]["backbone_input"] == TF_SHAPE
+    assert trained["resnet50_wave"]["backbone_input"] == (32, 32, 3)  # (8, 19, 3) resized
+    assert trained["wave_resnext"]["backbone_input"] == (8, 19, 3)  # (bands, frames, scales)
+    assert "front_end" in trained["wave_resnext"]["layers"]
+    assert "channel_map" not in trained["resnet50"]["layers"]
+
+
+@pytest.mark.parametrize("builder, kwargs, expected", [
+    (build_resnext, {}, 25.0e6),  # ResNeXt-50 (32x4d), Xie et al. 2017, Table 1
+    (build_resnext, {"se": True}, 27.56e6),  # SE-ResNeXt-50, Hu et al. 2018
+    (build_dpn, {}, 12.61e6),  # DPN-68, Chen et al. 2017
+])
+def test_full_size_parameter_counts_match_the_papers(builder, kwargs, expected):
+    model = builder((224, 224, 3), 1000, **kwargs)
+    count = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert abs(count - expected) / expected < 0.01
+
+
+def test_resnext_widths_follow_the_paper():
+    assert resnext_widths(4, 32, 4, 64) == [(128, 256), (256, 512), (512, 1024), (1024, 2048)]
+    assert resnext_widths(2, 2, 2, 8) == [(4, 32), (8, 64)]
+
+
+def test_wave_front_end_gives_a_time_frequency_map():
+    paper = build_wave_front_end((66150,))  # 1.5 s at 44.1 kHz, hop 450 -> 147 frames
+    assert tuple(paper.output.shape) == (None, 32, 147, 3)
+    cropped = build_wave_front_end(WAVE_SHAPE, bands=4, kernel_sizes=(5,), strides=(3,), hop=90)
+    assert tuple(cropped.output.shape) == (None, 4, 98, 1)
+    x = _inputs(WAVE_SHAPE)
+    assert keras.ops.convert_to_numpy(cropped(x)).shape == (2, 4, 98, 1)
+
+
+def test_unknown_network_lists_the_valid_names():
+    with pytest.raises(ModelError, match="unknown network 'vgg16'") as error:
+        build_network("vgg16", TF_SHAPE, N_CLASSES)
+    assert all(name in str(error.value) for name in NETWORKS)
+
+
+@pytest.mark.parametrize("name, shape, kwargs", [
+    ("xception", TF_SHAPE, {}),
+    ("resnet50", TF_SHAPE, {}),
+    ("resnext50", TF_SHAPE, TINY_RESNEXT),
+    ("dpn68", TF_SHAPE, TINY_DPN),
+    ("wave_resnext", WAVE_SHAPE, dict(TINY_RESNEXT, **TINY_FRONT)),
+])
+def test_imagenet_string_is_refused(name, shape, kwargs):
+    with pytest.raises(ModelError, match="weights='imagenet' is not downloaded"):
+        build_network(name, shape, N_CLASSES, weights="imagenet", **kwargs)
+
+
+@pytest.fixture(scope="module")
+def resnext_weights(tmp_path_factory) -> tuple[Path, keras.Model]:
+    """A tiny ResNeXt and the weights file of its backbone."""
+    model = build_resnext(TF_SHAPE, N_CLASSES, **TINY_RESNEXT)
+    path = tmp_path_factory.mktemp("weights") / "tiny_resnext.weights.h5"
+    model.get_layer("backbone").save_weights(path)
+    return path, model
+
+
+def test_matching_weights_file_is_loaded(resnext_weights):
+    path, source = resnext_weights
+    model = build_resnext(TF_SHAPE, 3, weights=path, **TINY_RESNEXT)
+    x = _inputs(TF_SHAPE)
+    expected = source.get_layer("backbone")(x, training=False)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.get_layer("backbone")(x)),
+                               keras.ops.convert_to_numpy(expected), atol=1e-6)
+
+
+@pytest.mark.parametrize("build", [
+    lambda path: build_dpn(TF_SHAPE, N_CLASSES, weights=path, **TINY_DPN),
+    lambda path: build_resnext(TF_SHAPE, N_CLASSES, weights=path, **dict(TINY_RESNEXT, se=True)),
+    lambda path: build_resnet50(TF_SHAPE, N_CLASSES, weights=path),
+], ids=["dpn68", "se_resnext", "resnet50"])
+def test_mismatching_weights_file_names_the_file(resnext_weights, build):
+    path, _ = resnext_weights
+    with pytest.raises(ModelError, match="does not match") as error:
+        build(path)
+    assert str(path) in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_weights_file(tmp_path):
+    missing = tmp_path / "nothing.weights.h5"
+    with pytest.raises(ModelError, match="weights file not found"):
+        build_resnext(TF_SHAPE, N_CLASSES, weights=missing, **TINY_RESNEXT)
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: build_resnext(TF_SHAPE, N_CLASSES, cardinality=0), "cardinality=0"),
+    (lambda: build_resnext(TF_SHAPE, N_CLASSES, blocks=()), "blocks=()"),
+    (lambda: build_resnext(TF_SHAPE, N_CLASSES, se="yes"), "se='yes'"),
+    (lambda: build_resnext((32, 48), N_CLASSES), "input_shape=(32, 48)"),
+    (lambda: build_resnext(TF_SHAPE, 0), "n_classes=0"),
+    (lambda: build_resnext(TF_SHAPE, N_CLASSES, dropout=1.5), "dropout=1.5"),
+    (lambda: build_dpn(TF_SHAPE, N_CLASSES, variant="dpn1"), "unknown DPN variant 'dpn1'"),
+    (lambda: build_dpn(TF_SHAPE, N_CLASSES, k_r=10, groups=4), "k_r=10"),
+    (lambda: build_xception(TF_SHAPE, N_CLASSES, min_size=32), "min_size=32"),
+    (lambda: build_resnet50(TF_SHAPE, N_CLASSES, weights=42), "weights=42"),
+    (lambda: build_wave_model("vgg", WAVE_SHAPE, N_CLASSES), "unknown wave backbone 'vgg'"),
+    (lambda: build_wave_model("resnet50", WAVE_SHAPE, N_CLASSES, k_r=8), "['k_r']"),
+    (lambda: build_wave_front_end(WAVE_SHAPE, strides=(1, 7, 10)), "strides=(1, 7, 10)"),
+    (lambda: build_wave_front_end((100,)), "input_shape=(100,)"),
+    (lambda: build_network("resnext50", TF_SHAPE, N_CLASSES, k_r=8), "['k_r']"),
+    (lambda: build_network("wave_resnext", TF_SHAPE, N_CLASSES), "input_shape=(32, 48, 3)"),
+    (lambda: input_kind_of(WAVE_SHAPE, "time_frequency"), "input_shape=(8820,)"),
+], ids=lambda value: value if isinstance(value, str) else None)
+def test_bad_arguments_raise_model_error_quoting_the_value(build, message):
+    with pytest.raises(ModelError, match=re.escape(message)):
+        build()
