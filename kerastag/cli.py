@@ -161,3 +161,7 @@ def predict_command(model_path, paths, threshold, out_csv, plot_dir):
         click.echo(f"{record['file']}: {record['tags'] or '(no tag)'}")
     if out_csv:
         click.echo(f"scores: {out_csv}")
+
+
+if __name__ == "__main__":
+    main()

@@ -22,6 +22,8 @@ a fraction of a second instead of paying librosa's multi-second import.
 from __future__ import annotations
 
 import abc
+import ast
+import collections
 import dataclasses
 import functools
 import hashlib
@@ -29,11 +31,11 @@ import json
 import math
 import multiprocessing
 import os
-import sys
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+import stat
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -48,14 +50,16 @@ from kerastag.fileio import atomic_path, write_text_atomic
 CACHE_FORMAT_VERSION = 1
 
 #: Modules the forkserver imports once, so that forked workers start warm (tens of ms
-#: instead of hundreds). Only modules that start no threads at import, so safe to fork.
+#: instead of hundreds). Only third-party modules that start no threads at import, so
+#: safe to fork. Not kerastag itself: its package import may pull in TensorFlow, and
+#: Python < 3.12's forkserver resolves imports against the working directory rather
+#: than the parent's sys.path.
 _FORKSERVER_PRELOAD = ["numpy", "soundfile", "threadpoolctl", "tqdm"]
 
-#: Modules whose presence means the ``kerastag`` package import may start threads.
-_NOT_FORK_SAFE = ("tensorflow", "keras", "torch", "jax")
+_NPY_MAGIC = b"\x93NUMPY"
 
 #: Most clips one worker task computes; small chunks keep the progress bar moving.
-_MAX_CHUNK = 64
+_MAX_CHUNK = 32
 
 # Mel filterbanks keyed by (sr, n_fft, n_mels, fmin, fmax); filled lazily in the parent
 # and copied into every worker by _init_worker.
@@ -467,19 +471,21 @@ def cache_folder(spec: FeatureSpec, cache_dir: str | os.PathLike) -> Path:
 def clip_key(path: str | os.PathLike) -> str:
     """20 hex digits hashing a file's absolute path, size in bytes and mtime in ns.
 
+    The path is made absolute but symlinks are not resolved (that costs a system call
+    per path component): a file reached through two different paths is cached twice.
+
     Raises:
         AudioError: the file does not exist or is a folder.
     """
-    path = Path(path)
+    absolute = os.path.abspath(path)
     try:
-        resolved = path.resolve()
-        stat = resolved.stat()
+        info = os.stat(absolute)
     except OSError:
         raise AudioError(f"{path}: audio file not found") from None
-    if resolved.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         raise AudioError(f"{path}: is a folder, expected an audio file")
-    text = f"{resolved}\n{stat.st_size}\n{stat.st_mtime_ns}"
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:20]
+    text = f"{absolute}\n{info.st_size}\n{info.st_mtime_ns}"
+    return hashlib.sha1(text.encode("utf-8", "surrogateescape")).hexdigest()[:20]
 
 
 def cached_path(path: str | os.PathLike, spec: FeatureSpec,
@@ -505,10 +511,48 @@ def load_cached(path: str | os.PathLike, spec: FeatureSpec, cache_dir: str | os.
 
 
 def _read_npy(file: Path, *, mmap: bool) -> np.ndarray | None:
+    """An array cached by :func:`_store`, or ``None`` if missing or unreadable."""
     try:
-        return np.load(file, mmap_mode="r" if mmap else None, allow_pickle=False)
+        if mmap:
+            return np.load(file, mmap_mode="r", allow_pickle=False)
+        return _read_npy_fast(file)
     except (OSError, ValueError, EOFError):  # missing, truncated or not an .npy
         return None
+
+
+def _read_npy_fast(file: Path) -> np.ndarray:
+    """``np.load(file)`` for plain arrays at a third of the cost: the header of a cache
+    folder's files is nearly always the same, so its parse is memoised.
+
+    Raises:
+        OSError: the file cannot be read.
+        ValueError: not a version 1-3 ``.npy`` file of a plain (non-object) array, or
+            truncated.
+    """
+    with open(file, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) != 8 or prefix[:6] != _NPY_MAGIC or prefix[6] not in (1, 2, 3):
+            raise ValueError(f"{file}: not an .npy file")
+        length_bytes = 2 if prefix[6] == 1 else 4
+        header_length = int.from_bytes(handle.read(length_bytes), "little")
+        dtype, shape, fortran_order = _parse_npy_header(handle.read(header_length))
+        count = math.prod(shape)
+        data = np.fromfile(handle, dtype=dtype, count=count)
+    if data.size != count:
+        raise ValueError(f"{file}: truncated")
+    return data.reshape(shape, order="F" if fortran_order else "C")
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], bool]:
+    """(dtype, shape, fortran_order) of an ``.npy`` header dictionary."""
+    fields = ast.literal_eval(header.decode("latin1"))
+    if not isinstance(fields, dict) or set(fields) != {"descr", "fortran_order", "shape"}:
+        raise ValueError(f"bad .npy header {header[:80]!r}")
+    dtype = np.dtype(fields["descr"])
+    if dtype.hasobject:
+        raise ValueError("object arrays are never cached")
+    return dtype, tuple(int(n) for n in fields["shape"]), bool(fields["fortran_order"])
 
 
 def _prepare_cache_folder(spec: FeatureSpec, cache_dir: Path) -> Path:
@@ -583,8 +627,11 @@ def extract(paths: Sequence[str | os.PathLike], spec: FeatureSpec, *,
         paths: audio files; each is loaded mono at ``spec.sample_rate``.
         spec: the feature definition.
         cache_dir: root of the feature cache (one sub-folder per spec).
-        workers: processes computing features; ``None`` means the usable CPU cores,
-            ``1`` computes in this process.
+        workers: processes computing features, this one included (it works alongside
+            ``workers - 1`` pool processes); ``None`` means the usable CPU cores, ``1``
+            computes in this process only. A script that calls this with more than one
+            worker needs the usual ``if __name__ == "__main__":`` guard, as the workers
+            re-import the script's top level.
         progress: show a tqdm bar over the files.
         mmap: return the arrays memory-mapped from their cache files (read-only).
 
@@ -652,41 +699,58 @@ def _unique_jobs(paths: list[Path], files: list[Path],
 
 
 def _compute(jobs: Mapping[Path, tuple[Path, list[int]]], spec: FeatureSpec, workers: int,
-             *, keep: bool, on_done) -> dict[Path, np.ndarray]:
-    """Compute and cache every job, in this process or in a pool of ``workers``."""
+             *, keep: bool, on_done: Callable[[Path], object]) -> dict[Path, np.ndarray]:
+    """Compute and cache every job, here alone or together with ``workers - 1`` processes.
+
+    Returns:
+        Cache file -> features, for every job when ``keep``, else empty.
+    """
     pairs = [(path, file) for file, (path, _) in jobs.items()]
-    if workers == 1 or len(pairs) <= 1:
-        results = {}
-        with threadpool_limits(limits=1, user_api="blas"):
-            for path, file in pairs:
-                results[file] = _compute_and_store(path, file, spec)
-                on_done(file)
-        return results
-    return _compute_in_pool(pairs, spec, workers, keep=keep, on_done=on_done)
-
-
-def _compute_in_pool(pairs: list[tuple[Path, Path]], spec: FeatureSpec, workers: int, *,
-                     keep: bool, on_done) -> dict[Path, np.ndarray]:
-    """Compute ``(audio, cache file)`` pairs in chunks over a process pool."""
-    _prime(spec)
-    chunks = _chunks(pairs, _chunk_size(len(pairs), workers))
-    executor = ProcessPoolExecutor(max_workers=min(workers, len(chunks)),
-                                   mp_context=_pool_context(), initializer=_init_worker,
-                                   initargs=(dict(_MEL_BASES),))
     results: dict[Path, np.ndarray] = {}
+
+    def collect(chunk: Sequence[tuple[Path, Path]], arrays: Sequence[np.ndarray] | None):
+        for index, (_, file) in enumerate(chunk):
+            if keep:
+                results[file] = arrays[index]  # type: ignore[index]
+            on_done(file)
+
+    with threadpool_limits(limits=1, user_api="blas"):  # tiny matrices: threads only hurt
+        if workers == 1 or len(pairs) <= 1:
+            for pair in pairs:
+                collect([pair], [_compute_and_store(*pair, spec)])
+        else:
+            _compute_with_pool(pairs, spec, workers, keep=keep, collect=collect)
+    return results
+
+
+def _compute_with_pool(pairs: list[tuple[Path, Path]], spec: FeatureSpec, workers: int, *,
+                       keep: bool, collect: Callable) -> None:
+    """Compute ``(audio, cache file)`` pairs in chunks: ``workers - 1`` pool processes
+    take chunks from the front of the queue, this process takes them from the back.
+
+    This process so computes while the pool starts up, and no core sits idle.
+    """
+    _prime(spec)
+    queue = collections.deque(_chunks(pairs, _chunk_size(len(pairs), workers)))
+    pending: dict[Future, list[tuple[Path, Path]]] = {}
+    executor = ProcessPoolExecutor(max_workers=workers - 1, mp_context=_pool_context(),
+                                   initializer=_init_worker, initargs=(dict(_MEL_BASES),))
     try:
-        futures = {executor.submit(_compute_chunk, spec, chunk, keep): chunk
-                   for chunk in chunks}
-        for future in as_completed(futures):
-            chunk = futures[future]
-            arrays = _chunk_result(future, chunk)
-            for index, (_, file) in enumerate(chunk):
-                if keep:
-                    results[file] = arrays[index]
-                on_done(file)
+        while queue or pending:
+            while queue and len(pending) < workers - 1:
+                chunk = queue.popleft()
+                pending[executor.submit(_compute_chunk, spec, chunk, keep)] = chunk
+            if queue:
+                chunk = queue.pop()
+                collect(chunk, _compute_chunk(spec, chunk, True))
+                finished = [future for future in pending if future.done()]
+            else:
+                finished = wait(pending, return_when=FIRST_COMPLETED).done
+            for future in finished:
+                chunk = pending.pop(future)
+                collect(chunk, _chunk_result(future, chunk))
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-    return results
 
 
 def _prime(spec: FeatureSpec) -> None:
@@ -697,8 +761,8 @@ def _prime(spec: FeatureSpec) -> None:
 
 
 def _chunk_size(n_jobs: int, workers: int) -> int:
-    """About four chunks per worker, for load balance, and at most _MAX_CHUNK clips."""
-    return max(1, min(_MAX_CHUNK, math.ceil(n_jobs / (4 * workers))))
+    """About eight chunks per worker, for load balance, and at most _MAX_CHUNK clips."""
+    return max(1, min(_MAX_CHUNK, math.ceil(n_jobs / (8 * workers))))
 
 
 def _chunks(items: list, size: int) -> list[list]:
@@ -713,21 +777,9 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_forkserver_preload())
+        context.set_forkserver_preload(_FORKSERVER_PRELOAD)
         return context
     return multiprocessing.get_context("spawn")
-
-
-def _forkserver_preload() -> list[str]:
-    """What the forkserver imports (the list only matters when it first starts).
-
-    This module is preloaded too when no deep-learning framework is loaded here: the
-    ``kerastag`` package import then provably starts no threads, so workers may be
-    forked from a server that has imported it.
-    """
-    if any(name in sys.modules for name in _NOT_FORK_SAFE):
-        return list(_FORKSERVER_PRELOAD)
-    return [*_FORKSERVER_PRELOAD, __name__]
 
 
 def _init_worker(mel_bases: Mapping[tuple, np.ndarray]) -> None:
@@ -756,7 +808,8 @@ def _chunk_result(future: Future, chunk: list[tuple[Path, Path]]) -> list[np.nda
         raise exc from None
     except BrokenProcessPool:
         raise FeatureError(f"{chunk[0][0]}: a feature worker process died while computing "
-                           f"this and {len(chunk) - 1} more clip(s) (out of memory?)") from None
+                           f"this and {len(chunk) - 1} more clip(s) (out of memory, or a "
+                           f"script without an `if __name__ == '__main__':` guard?)") from None
     except Exception as exc:
         raise FeatureError(f"{chunk[0][0]}: feature worker failed "
                            f"({type(exc).__name__}: {_first_line(exc)})") from None

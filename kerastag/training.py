@@ -70,6 +70,7 @@ def train_unit(config: ExperimentConfig, row: RowConfig, split: Split, *, seed: 
     from kerastag.mixing import MixingSpec
     from kerastag.pipeline import evaluation_dataset, training_dataset
 
+    keras.backend.clear_session()  # one graph per unit, not a growing pile of them
     keras.utils.set_random_seed(seed)
     if config.training.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -82,7 +83,7 @@ def train_unit(config: ExperimentConfig, row: RowConfig, split: Split, *, seed: 
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=t.patience,
                                          restore_best_weights=True)
     fitted = model.fit(train, validation_data=val, epochs=t.epochs, callbacks=[stop],
-                       verbose=t.verbose)
+                       verbose=t.verbose, shuffle=False)  # the dataset shuffles itself
     history = pd.DataFrame(fitted.history)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     return model, history

@@ -218,6 +218,16 @@ def test_duplicate_paths_are_computed_once(clips, tmp_path):
     assert len(list(result.files[0].parent.glob("*.npy"))) == 1
 
 
+def test_unreadable_cache_file_is_recomputed(clips, tmp_path):
+    cache = tmp_path / "cache"
+    first = extract(clips, LogMelA(), cache_dir=cache, workers=1, progress=False)
+    first.files[2].write_bytes(first.files[2].read_bytes()[:200])  # truncated
+    again = extract(clips, LogMelA(), cache_dir=cache, workers=1, progress=False)
+    assert (again.computed, again.cached) == (1, 2)
+    np.testing.assert_array_equal(again.arrays[2], first.arrays[2])
+    np.testing.assert_array_equal(np.load(first.files[2]), first.arrays[2])
+
+
 def test_foreign_params_json_is_refused(clips, tmp_path):
     cache = tmp_path / "cache"
     folder = cache_folder(LogMelA(), cache)
@@ -298,9 +308,11 @@ def test_two_workers_match_one_worker_and_report_errors_cleanly(tmp_path):
 
     corrupt = folder / "corrupt.wav"
     corrupt.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
-    cache = tmp_path / "broken"
-    with pytest.raises(AudioError) as info:
-        extract([corrupt] + wavs, LogMelA(), cache_dir=cache, workers=2, progress=False)
-    _assert_one_line_naming(info, corrupt)
-    assert cached_path(corrupt, LogMelA(), cache).exists() is False
-    assert not [p for p in _npy_files(cache) if p.name.startswith(".")]
+    # The pool takes chunks from the front, this process from the back: fail in both.
+    for run, batch in enumerate(([corrupt] + wavs, wavs + [corrupt])):
+        cache = tmp_path / f"broken{run}"
+        with pytest.raises(AudioError) as info:
+            extract(batch, LogMelA(), cache_dir=cache, workers=2, progress=False)
+        _assert_one_line_naming(info, corrupt)
+        assert cached_path(corrupt, LogMelA(), cache).exists() is False
+        assert not [p for p in _npy_files(cache) if p.name.startswith(".")]

@@ -1,5 +1,10 @@
-"""kerastag's networks. Importing this package registers every custom layer."""
+"""kerastag's networks. Importing this package registers every custom layer.
 
-from kerastag.models import crnn, layers  # noqa: F401
+- :mod:`kerastag.models.crnn`: paper A's CRNN with attention and localization heads.
+- :mod:`kerastag.models.paper_b`: paper B's level-1 networks (Xception, ResNet-50,
+  ResNeXt, SE-ResNeXt, DPN, Wave-ResNeXt) behind one ``build_network`` registry.
+"""
 
-__all__ = ["crnn", "layers"]
+from kerastag.models import crnn, layers, paper_b  # noqa: F401
+
+__all__ = ["crnn", "layers", "paper_b"]
