@@ -27,6 +27,7 @@ MIXING_MODES = ("none", "mixup", "samplepairing", "mixup_lp", "extrapolation")
 LAYOUTS = ("chime-home", "fsdkaggle2018", "csv")
 VALIDATION_MODES = ("holdout", "test_fold")
 PROTOCOLS = ("crossval", "evaluation")
+INPUT_NORMS = ("dataset", "batchnorm", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,17 +72,23 @@ class FeatureConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The paper-A CRNN with attention and localization heads."""
+    """The paper-A CRNN with attention and localization heads.
+
+    ``input_norm``: ``dataset`` standardises each mel bin with the training folds' mean
+    and variance (saved in the model); ``batchnorm`` is the authors' input BatchNorm;
+    ``none`` feeds the log-mel as it is.
+    """
 
     type: str = "crnn_attloc"
     filters: tuple[int, ...] = (8, 16, 32, 64, 64, 64, 64)
     rnn_units: int = 64
     gated_rnn: bool = False
     dropout: float = 0.1
-    input_batchnorm: bool = True
+    input_norm: str = "dataset"
 
     def __post_init__(self):
         _check_choice("model.type", self.type, ("crnn_attloc",))
+        _check_choice("model.input_norm", self.input_norm, INPUT_NORMS)
         if not self.filters or any(f < 1 for f in self.filters):
             raise ConfigError(f"model.filters: expected positive integers, got {list(self.filters)}")
         _check_positive("model.rnn_units", self.rnn_units)

@@ -12,11 +12,14 @@ the cache, a changed file or a changed parameter is recomputed. Every cache file
 to a temporary name and renamed, so an interrupted or failed extraction leaves no partial
 ``.npy`` behind.
 
-Parallel extraction runs in worker processes started with the ``forkserver`` method (or
-``spawn`` where that is missing), never ``fork``: a parent that has imported TensorFlow is
-not safe to fork. Paper A's log-mel is computed with numpy alone (the mel filterbank,
-librosa's, is made once in the parent and handed to the workers), so a worker starts in
-a fraction of a second instead of paying librosa's multi-second import.
+Parallel extraction (``workers=N``) computes in this process plus ``N - 1`` worker
+processes started with the ``forkserver`` method (or ``spawn`` where that is missing),
+never ``fork``: a parent that has imported TensorFlow is not safe to fork. Work is handed
+out in chunks of clips; this process computes chunks too, so it is busy while the workers
+start. Paper A's log-mel is computed with numpy alone (the mel filterbank, librosa's, is
+made once in the parent and handed to the workers), so a worker needs no librosa import
+(seconds). BLAS is held to one thread while computing: its threads only slow down the
+small matrix products here, badly so on a busy machine.
 """
 
 from __future__ import annotations
@@ -52,8 +55,8 @@ CACHE_FORMAT_VERSION = 1
 #: Modules the forkserver imports once, so that forked workers start warm (tens of ms
 #: instead of hundreds). Only third-party modules that start no threads at import, so
 #: safe to fork. Not kerastag itself: its package import may pull in TensorFlow, and
-#: Python < 3.12's forkserver resolves imports against the working directory rather
-#: than the parent's sys.path.
+#: Python 3.11's forkserver imports its preloads with its own sys.path (working
+#: directory first), which can find another copy of kerastag than the parent's.
 _FORKSERVER_PRELOAD = ["numpy", "soundfile", "threadpoolctl", "tqdm"]
 
 _NPY_MAGIC = b"\x93NUMPY"
@@ -545,14 +548,21 @@ def _read_npy_fast(file: Path) -> np.ndarray:
 
 @functools.lru_cache(maxsize=256)
 def _parse_npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], bool]:
-    """(dtype, shape, fortran_order) of an ``.npy`` header dictionary."""
-    fields = ast.literal_eval(header.decode("latin1"))
-    if not isinstance(fields, dict) or set(fields) != {"descr", "fortran_order", "shape"}:
-        raise ValueError(f"bad .npy header {header[:80]!r}")
-    dtype = np.dtype(fields["descr"])
+    """(dtype, shape, fortran_order) of an ``.npy`` header dictionary.
+
+    Raises:
+        ValueError: not a plain-array ``.npy`` header.
+    """
+    try:
+        fields = ast.literal_eval(header.decode("latin1"))
+        dtype = np.dtype(fields["descr"])
+        shape = tuple(int(n) for n in fields["shape"])
+        fortran_order = bool(fields["fortran_order"])
+    except (SyntaxError, TypeError, ValueError, KeyError, MemoryError, RecursionError):
+        raise ValueError(f"bad .npy header {header[:80]!r}") from None
     if dtype.hasobject:
         raise ValueError("object arrays are never cached")
-    return dtype, tuple(int(n) for n in fields["shape"]), bool(fields["fortran_order"])
+    return dtype, shape, fortran_order
 
 
 def _prepare_cache_folder(spec: FeatureSpec, cache_dir: Path) -> Path:
@@ -577,8 +587,8 @@ def _prepare_cache_folder(spec: FeatureSpec, cache_dir: Path) -> Path:
     except ValueError:
         found = None
     if found != json.loads(json.dumps(expected)):
-        raise FeatureError(f"{params_file}: describes other features than {spec.to_dict()}; "
-                           f"delete the folder {folder}")
+        raise FeatureError(f"{params_file}: unreadable or written for other features than "
+                           f"{spec.to_dict()}; delete the folder {folder}")
     return folder
 
 

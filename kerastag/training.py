@@ -41,16 +41,25 @@ def distribution_strategy():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
-def build_model(config: ExperimentConfig, n_frames: int | None, n_classes: int):
-    """The configured network, compiled with Adam and binary cross-entropy."""
+def build_model(config: ExperimentConfig, x_train: np.ndarray, n_classes: int):
+    """The configured network, compiled with Adam and binary cross-entropy.
+
+    Args:
+        x_train: training features ``(clips, frames, mels)``; with ``input_norm: dataset``
+            their per-mel-bin mean and variance become the model's input standardisation.
+    """
     import keras
 
     from kerastag.models.crnn import build_crnn_attloc
 
     m = config.model
-    model = build_crnn_attloc(n_mels=config.features.n_mels, n_classes=n_classes, n_frames=n_frames,
-                              filters=m.filters, rnn_units=m.rnn_units, gated_rnn=m.gated_rnn,
-                              dropout=m.dropout, input_batchnorm=m.input_batchnorm)
+    stats = {}
+    if m.input_norm == "dataset":
+        stats = {"input_mean": x_train.mean(axis=(0, 1)), "input_variance": x_train.var(axis=(0, 1))}
+    model = build_crnn_attloc(n_mels=config.features.n_mels, n_classes=n_classes,
+                              n_frames=x_train.shape[1], filters=m.filters, rnn_units=m.rnn_units,
+                              gated_rnn=m.gated_rnn, dropout=m.dropout,
+                              input_batchnorm=m.input_norm == "batchnorm", **stats)
     model.compile(optimizer=keras.optimizers.Adam(config.training.learning_rate),
                   loss=keras.losses.BinaryCrossentropy(),
                   metrics=[keras.metrics.BinaryAccuracy(name="accuracy")])
@@ -76,7 +85,7 @@ def train_unit(config: ExperimentConfig, row: RowConfig, split: Split, *, seed: 
         tf.config.experimental.enable_op_determinism()
     t = config.training
     with distribution_strategy().scope():
-        model = build_model(config, split.x_train.shape[1], split.y_train.shape[1])
+        model = build_model(config, split.x_train, split.y_train.shape[1])
     train = training_dataset(split.x_train, split.y_train, batch_size=t.batch_size,
                              mixing=MixingSpec(row.augmentation, row.alpha), seed=seed)
     val = evaluation_dataset(split.x_val, split.y_val, batch_size=t.batch_size)

@@ -16,6 +16,7 @@ import numbers
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 
 from kerastag.errors import ModelError
 from kerastag.models.layers import NormalizeOverTime, WeightedSumOverTime
@@ -46,6 +47,7 @@ def count_blocks(n_mels: int) -> int:
 def build_crnn_attloc(*, n_mels: int = 128, n_classes: int = 7, n_frames: int | None = None,
                       filters: Sequence[int] = (8, 16, 32, 64, 64, 64, 64), rnn_units: int = 64,
                       gated_rnn: bool = False, dropout: float = 0.1, input_batchnorm: bool = True,
+                      input_mean=None, input_variance=None,
                       name: str = "crnn_attloc") -> keras.Model:
     """Build the paper-A CRNN with ATT-LOC heads.
 
@@ -62,6 +64,11 @@ def build_crnn_attloc(*, n_mels: int = 128, n_classes: int = 7, n_frames: int | 
             BiGRU with sigmoid activation) instead of a plain tanh BiGRU.
         dropout: dropout rate after each conv block, in [0, 1).
         input_batchnorm: batch-normalise the input per mel bin (authors' code).
+        input_mean, input_variance: per-mel-bin statistics ``(n_mels,)`` of the training
+            features; when given, the input is standardised with them by a
+            ``keras.layers.Normalization`` named ``input_norm`` (saved with the model).
+            Unlike the input BatchNorm it is right from the first step, which matters
+            when an epoch has only a few batches.
         name: model name.
 
     Returns:
@@ -78,6 +85,8 @@ def build_crnn_attloc(*, n_mels: int = 128, n_classes: int = 7, n_frames: int | 
     block_filters = _block_filters([int(value) for value in filters], count_blocks(n_mels))
     inputs = keras.Input(shape=(n_frames, n_mels), name="log_mel")  # (batch, frames, mel)
     x = inputs
+    if input_mean is not None or input_variance is not None:
+        x = _input_normalization(n_mels, input_mean, input_variance)(x)
     if input_batchnorm:
         x = keras.layers.BatchNormalization(name="input_bn")(x)
     x = keras.layers.Reshape((-1, n_mels, 1), name="add_channel")(x)  # (batch, frames, mel, 1)
@@ -151,6 +160,17 @@ def _attloc_heads(x, n_classes: int):
     scores = keras.layers.Dense(n_classes, activation="sigmoid", name="attention_scores")(x)
     attention = NormalizeOverTime(axis=1, name="attention")(scores)  # sums to 1 over frames
     return WeightedSumOverTime(axis=1, name="clip")([localization, attention])
+
+
+def _input_normalization(n_mels: int, mean, variance) -> keras.layers.Normalization:
+    """Fixed per-mel-bin standardisation from training statistics ``(n_mels,)``."""
+    mean = np.asarray(mean, dtype="float32").reshape(-1)
+    variance = np.asarray(variance, dtype="float32").reshape(-1)
+    if mean.shape != (n_mels,) or variance.shape != (n_mels,) or np.any(variance < 0):
+        raise ModelError(f"input_mean/input_variance must be {n_mels} values (variance >= 0), "
+                         f"received shapes {mean.shape} and {variance.shape}")
+    return keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=variance.tolist(),
+                                      name="input_norm")
 
 
 def _block_filters(filters: Sequence[int], n_blocks: int) -> list[int]:
