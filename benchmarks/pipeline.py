@@ -147,7 +147,7 @@ def per_sample_generator(x, y, spec: MixingSpec, seed: int):
 
 
 def time_generator(x, y, spec: MixingSpec, passes: int, seed: int) -> dict:
-    """Batches/s and clips/s of :func:`per_sample_generator`, same shape as :func:`time_pipeline`."""
+    """Batches/s and clips/s of :func:`per_sample_generator`, as :func:`time_pipeline`."""
     generator = per_sample_generator(x, y, spec, seed)
     n_batches = math.ceil(len(x) / BATCH)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -28,6 +29,12 @@ LAYOUTS = ("chime-home", "fsdkaggle2018", "csv")
 VALIDATION_MODES = ("holdout", "test_fold")
 PROTOCOLS = ("crossval", "evaluation")
 INPUT_NORMS = ("dataset", "batchnorm", "none")
+FEATURE_TYPES = ("logmel_a", "logmel", "mfcc", "wave")
+PAPER_B_INPUTS = ("logmel", "mfcc", "wave")
+TASKS = ("tagging", "classification")
+LR_SCHEDULES = ("none", "plateau", "cosine")
+NETWORK_NAMES = ("crnn_attloc", "xception", "resnet50", "resnext50", "se_resnext50", "dpn68",
+                 "dpn92", "wave_resnext")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,26 +55,50 @@ class DatasetConfig:
 
 @dataclasses.dataclass(frozen=True)
 class FeatureConfig:
-    """Paper A's log-mel by default (16 kHz, Hamming 1024, hop 512, 128 bins, 0-8 kHz)."""
+    """Input features.
+
+    ``type: logmel_a`` (paper A): log-mel of the whole 4 s chunk, Hamming ``n_fft``,
+    ``hop_length``, ``n_mels`` bins from ``fmin`` to ``fmax``; defaults 16 kHz, 1024, 512,
+    128, 0-8000 Hz. ``logmel``/``mfcc``/``wave`` (paper B): whole-clip 3-channel log-mel or
+    MFCC (+delta, delta-delta of ``delta_width``) with ``frame_ms`` frames every ``hop_ms``,
+    ``n_mels`` (default 64) bins, or the raw wave; a random ``excerpt_seconds`` window of
+    it is a training example, and whole clips are scored by averaging the predictions of
+    windows every ``predict_hop_seconds``. ``sample_rate`` defaults to 16000 for paper A
+    and 44100 for paper B. Rows of a paper-B config may each pick their own ``input``.
+    """
 
     type: str = "logmel_a"
-    sample_rate: int = 16000
+    sample_rate: Optional[int] = None
     n_fft: int = 1024
     hop_length: int = 512
-    n_mels: int = 128
+    n_mels: Optional[int] = None
     fmin: float = 0.0
-    fmax: float = 8000.0
+    fmax: Optional[float] = None
+    frame_ms: float = 80.0
+    hop_ms: float = 10.0
+    delta_width: int = 9
+    excerpt_seconds: float = 1.5
+    predict_hop_seconds: float = 0.5
     cache_dir: Optional[str] = None
     workers: Optional[int] = None
 
     def __post_init__(self):
-        _check_choice("features.type", self.type, ("logmel_a",))
-        for key in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+        _check_choice("features.type", self.type, FEATURE_TYPES)
+        paper_a = self.type == "logmel_a"
+        _set_default(self, "sample_rate", 16000 if paper_a else 44100)
+        _set_default(self, "n_mels", 128 if paper_a else 64)
+        _set_default(self, "fmax", 8000.0 if paper_a else self.sample_rate / 2)
+        for key in ("sample_rate", "n_fft", "hop_length", "n_mels", "frame_ms", "hop_ms",
+                    "delta_width", "excerpt_seconds", "predict_hop_seconds"):
             _check_positive(f"features.{key}", getattr(self, key))
         if not 0 <= self.fmin < self.fmax <= self.sample_rate / 2:
             raise ConfigError(
                 f"features.fmin/fmax: expected 0 <= fmin < fmax <= sample_rate/2, "
                 f"got fmin={self.fmin}, fmax={self.fmax}, sample_rate={self.sample_rate}")
+
+    def with_type(self, feature_type: str) -> "FeatureConfig":
+        """The same settings for another paper-B input (``logmel``, ``mfcc``, ``wave``)."""
+        return dataclasses.replace(self, type=feature_type)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +107,13 @@ class ModelConfig:
 
     ``input_norm``: ``dataset`` standardises each mel bin with the training folds' mean
     and variance (saved in the model); ``batchnorm`` is the authors' input BatchNorm;
-    ``none`` feeds the log-mel as it is.
+    ``none`` feeds the log-mel as it is. ``args`` maps a paper-B network name to extra
+    builder arguments (widths, depths: see ``kerastag.models.paper_b``), e.g.
+    ``{resnext50: {cardinality: 8}}``; ``filters`` ... ``input_norm`` are the CRNN's.
     """
 
     type: str = "crnn_attloc"
+    args: dict = dataclasses.field(default_factory=dict)
     filters: tuple[int, ...] = (8, 16, 32, 64, 64, 64, 64)
     rnn_units: int = 64
     gated_rnn: bool = False
@@ -87,7 +121,12 @@ class ModelConfig:
     input_norm: str = "dataset"
 
     def __post_init__(self):
-        _check_choice("model.type", self.type, ("crnn_attloc",))
+        _check_choice("model.type", self.type, NETWORK_NAMES)
+        for network, kwargs in self.args.items():
+            _check_choice("model.args", network, NETWORK_NAMES)
+            if not isinstance(kwargs, dict):
+                raise ConfigError(f"model.args.{network}: expected a mapping of builder "
+                                  f"arguments, got {_type_name(kwargs)}")
         _check_choice("model.input_norm", self.input_norm, INPUT_NORMS)
         if not self.filters or any(f < 1 for f in self.filters):
             raise ConfigError(f"model.filters: expected positive integers, got {list(self.filters)}")
@@ -105,7 +144,12 @@ class TrainingConfig:
     authors' code did (optimistic). ``protocol``: ``crossval`` scores each official fold;
     ``evaluation`` trains on the whole development set and scores the evaluation set.
     ``deterministic`` turns on TensorFlow's op determinism, so a resumed run reproduces
-    an uninterrupted one exactly (slower on a GPU). ``verbose`` is Keras' fit verbosity.
+    an uninterrupted one exactly (slower on a GPU). ``lr_schedule``: ``plateau`` multiplies
+    the learning rate by ``lr_factor`` after ``lr_patience`` epochs without a better
+    validation loss, ``cosine`` decays it to 0 over ``epochs``. ``unverified_weight`` is the
+    loss weight of FSDKaggle2018 clips whose label was not manually verified (1 = no
+    down-weighting). ``mixed_precision`` trains in float16 (GPU). ``verbose`` is Keras'
+    fit verbosity.
     """
 
     batch_size: int = 44
@@ -117,6 +161,11 @@ class TrainingConfig:
     protocol: str = "crossval"
     folds: Optional[tuple[int, ...]] = None
     deterministic: bool = False
+    lr_schedule: str = "none"
+    lr_factor: float = 0.5
+    lr_patience: int = 3
+    unverified_weight: float = 1.0
+    mixed_precision: bool = False
     verbose: int = 1
 
     def __post_init__(self):
@@ -126,6 +175,12 @@ class TrainingConfig:
             raise ConfigError(f"training.patience: expected >= 0, got {self.patience}")
         _check_choice("training.validation", self.validation, VALIDATION_MODES)
         _check_choice("training.protocol", self.protocol, PROTOCOLS)
+        _check_choice("training.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if not 0 < self.lr_factor < 1:
+            raise ConfigError(f"training.lr_factor: expected between 0 and 1, got {self.lr_factor}")
+        if not 0 <= self.unverified_weight <= 1:
+            raise ConfigError(
+                f"training.unverified_weight: expected between 0 and 1, got {self.unverified_weight}")
         if not 0 < self.validation_fraction < 1:
             raise ConfigError(
                 f"training.validation_fraction: expected between 0 and 1, got {self.validation_fraction}")
@@ -135,23 +190,57 @@ class TrainingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class RowConfig:
-    """One row of the result table: a sample-mixing augmentation and its alpha."""
+    """One row of the result table.
+
+    Paper A: a sample-mixing ``augmentation`` and its ``alpha`` (the model is the config's).
+    Paper B: also a ``network`` and an ``input`` (``logmel``, ``mfcc`` or ``wave``); ``id``
+    names the row (default: derived from the other fields).
+    """
 
     augmentation: str = "none"
     alpha: float = 0.0
-    model: str = "CRNN"
+    model: Optional[str] = None
+    network: Optional[str] = None
+    input: Optional[str] = None
+    id: Optional[str] = None
 
     def __post_init__(self):
         _check_choice("rows[].augmentation", self.augmentation, MIXING_MODES)
         if self.alpha < 0:
             raise ConfigError(f"rows[].alpha: expected alpha >= 0, got {self.alpha}")
+        if self.network is not None:
+            _check_choice("rows[].network", self.network, NETWORK_NAMES)
+        if self.input is not None:
+            _check_choice("rows[].input", self.input, PAPER_B_INPUTS)
+        if self.id is not None and not _FOLDER_SAFE.fullmatch(self.id):
+            raise ConfigError(f"rows[].id: expected letters, digits, '.', '_' or '-', got {self.id!r}")
 
     @property
     def name(self) -> str:
-        """Folder-safe row id: ``none``, ``mixup_a1.5``, ``samplepairing``, ..."""
-        if self.augmentation in ("none", "samplepairing"):
-            return self.augmentation
-        return f"{self.augmentation}_a{self.alpha:g}"
+        """Folder-safe row id: ``none``, ``mixup_a1.5``, ``resnext50_logmel_mixup_a3``, ..."""
+        if self.id:
+            return self.id
+        mixing = self.augmentation if self.augmentation in ("none", "samplepairing") \
+            else f"{self.augmentation}_a{self.alpha:g}"
+        prefix = "_".join(part for part in (self.network, self.input) if part)
+        return f"{prefix}_{mixing}" if prefix else mixing
+
+    @property
+    def display_model(self) -> str:
+        """The model column of the table (``CRNN`` for paper A rows)."""
+        return self.model or self.network or "CRNN"
+
+
+@dataclasses.dataclass(frozen=True)
+class StackConfig:
+    """Paper B's level 2: XGBoost over the rows' out-of-fold probabilities + MFCC statistics."""
+
+    seed: int = 0
+    max_depth: int = 3
+    n_jobs: Optional[int] = None
+
+    def __post_init__(self):
+        _check_positive("stack.max_depth", self.max_depth)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,17 +248,24 @@ class ExperimentConfig:
     """A whole experiment: one dataset, one feature, one model, several table rows."""
 
     name: str
+    task: str = "tagging"
     dataset: DatasetConfig = dataclasses.field(default_factory=DatasetConfig)
     features: FeatureConfig = dataclasses.field(default_factory=FeatureConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     training: TrainingConfig = dataclasses.field(default_factory=TrainingConfig)
     rows: tuple[RowConfig, ...] = dataclasses.field(default_factory=lambda: (RowConfig(),))
     seed: int = 0
+    stack: Optional["StackConfig"] = None
     source: Optional[str] = None  # the YAML file this came from (set by load_config)
 
     def __post_init__(self):
+        _check_choice("task", self.task, TASKS)
         if not self.rows:
             raise ConfigError("rows: expected at least one row")
+        if self.task == "classification":
+            for index, row in enumerate(self.rows):
+                if row.network is None or row.input is None:
+                    raise ConfigError(f"rows[{index}]: a classification row needs 'network' and 'input'")
         names = [row.name for row in self.rows]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -278,6 +374,10 @@ def _convert(value: Any, hint: Any, where: str) -> Any:
         return _convert(value, inner[0], where)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, where)
+    if hint is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {_type_name(value)} {value!r}")
+        return value
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: expected a list, got {_type_name(value)} {value!r}")
@@ -327,6 +427,15 @@ def _check_choice(key: str, value: str, choices) -> None:
         close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.5)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ConfigError(f"{key}: unknown value {value!r}{hint}; expected one of {', '.join(choices)}")
+
+
+_FOLDER_SAFE = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _set_default(instance, key: str, value) -> None:
+    """Fill a ``None`` field of a frozen dataclass with its derived default."""
+    if getattr(instance, key) is None:
+        object.__setattr__(instance, key, value)
 
 
 def _check_positive(key: str, value) -> None:

@@ -747,7 +747,7 @@ def _compute_with_pool(pairs: list[tuple[Path, Path]], spec: FeatureSpec, worker
                                    initializer=_init_worker, initargs=(dict(_MEL_BASES),))
     try:
         while queue or pending:
-            while queue and len(pending) < workers - 1:
+            while queue and len(pending) < 2 * (workers - 1):  # one running, one queued
                 chunk = queue.popleft()
                 pending[executor.submit(_compute_chunk, spec, chunk, keep)] = chunk
             if queue:
@@ -771,8 +771,9 @@ def _prime(spec: FeatureSpec) -> None:
 
 
 def _chunk_size(n_jobs: int, workers: int) -> int:
-    """About eight chunks per worker, for load balance, and at most _MAX_CHUNK clips."""
-    return max(1, min(_MAX_CHUNK, math.ceil(n_jobs / (8 * workers))))
+    """About sixteen chunks per worker, for load balance (the last chunks finish close
+    together), and at most _MAX_CHUNK clips."""
+    return max(1, min(_MAX_CHUNK, math.ceil(n_jobs / (16 * workers))))
 
 
 def _chunks(items: list, size: int) -> list[list]:

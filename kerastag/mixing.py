@@ -17,6 +17,10 @@ extrapolation  ``(1+lam)*x_i - lam*x_j``               ``y_i``
 ``lam ~ Beta(alpha, alpha)``; ``alpha = 0`` turns mixup, mixup_lp and extrapolation off
 (identity), as in paper A's "mixup a=0" row. SamplePairing has no ``alpha``.
 
+Batches may carry per-sample weights as a third element ``(x, y, w)`` (Keras' sample
+weights, e.g. paper B's down-weighted unverified clips): ``mixup`` mixes them like the
+labels, ``lam*w_i + (1-lam)*w_j``; the label-preserving modes keep ``w_i``.
+
 Reproducibility: :func:`apply_mixing` zips the batches with
 ``tf.data.Dataset.random(seed, rerandomize_each_iteration=True)``; each batch's random
 integer ``r`` gives the seed pair ``(r, seed)`` from which the partner permutation and
@@ -47,6 +51,8 @@ _LABEL_MIXING_MODES = ("mixup",)
 
 SeedPair = tf.Tensor  # shape (2,), int64
 Batch = tuple[tf.Tensor, tf.Tensor]
+#: ``(x, y)`` or ``(x, y, sample_weight)``.
+Element = tuple[tf.Tensor, ...]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,12 +148,46 @@ def mix_batch(x, y, lam, partner, mode: str) -> Batch:
     return x_mix, lam_y * y + (1 - lam_y) * tf.gather(y, partner)
 
 
+def mix_weights(w, lam, partner, mode: str) -> tf.Tensor:
+    """Per-sample weights of a mixed batch: mixed like the labels under ``mixup``.
+
+    Args:
+        w: shape ``(batch,)`` (or ``(batch, ...)``) sample weights; floating for mixup.
+        lam: shape ``(batch,)``, the lambdas the batch was mixed with.
+        partner: shape ``(batch,)``, int, the partners the batch was mixed with.
+        mode: one of :data:`MIXING_MODES`.
+
+    Returns:
+        ``lam*w_i + (1-lam)*w_j`` for ``mixup``, else ``w`` unchanged; shape and dtype
+        of ``w``.
+
+    Raises:
+        ConfigError: unknown mode, or mixup with non-floating weights.
+    """
+    _check_mode(mode)
+    w = tf.convert_to_tensor(w)
+    if mode not in _LABEL_MIXING_MODES:
+        return w
+    _check_weight_dtype(mode, w.dtype)
+    lam_w = _per_sample(lam, w)
+    return lam_w * w + (1 - lam_w) * tf.gather(w, partner)
+
+
 def _check_label_dtype(mode: str, dtype: tf.DType) -> None:
     """Raise ConfigError when ``mode`` mixes labels of a non-floating dtype."""
     if mode in _LABEL_MIXING_MODES and not dtype.is_floating:
         raise ConfigError(
             f"mixing.mode={mode!r} mixes labels, which must be float (one-hot or "
             f"multi-hot); received label dtype {dtype.name}"
+        )
+
+
+def _check_weight_dtype(mode: str, dtype: tf.DType) -> None:
+    """Raise ConfigError when ``mode`` mixes sample weights of a non-floating dtype."""
+    if mode in _LABEL_MIXING_MODES and not dtype.is_floating:
+        raise ConfigError(
+            f"mixing.mode={mode!r} mixes sample weights, which must be float; "
+            f"received weight dtype {dtype.name}"
         )
 
 
@@ -196,8 +236,8 @@ def sample_mixing_params(seed: SeedPair, batch_size, alpha: float) -> tuple[tf.T
     return lam, partner
 
 
-def make_mixing_map(spec: MixingSpec) -> Callable[[SeedPair, Batch], Batch]:
-    """Build the batch-level map function ``(seed_pair, (x, y)) -> (x, y)``.
+def make_mixing_map(spec: MixingSpec) -> Callable[[SeedPair, Element], Element]:
+    """Build the batch-level map function ``(seed_pair, (x, y[, w])) -> (x, y[, w])``.
 
     The function is a pure function of its arguments (stateless random ops), so the
     same seed pair and batch always give the same mixed batch.
@@ -206,41 +246,47 @@ def make_mixing_map(spec: MixingSpec) -> Callable[[SeedPair, Batch], Batch]:
         spec: the mixing to apply.
 
     Returns:
-        A function of a ``(2,)`` int64 seed pair and a batch ``(x, y)``.
+        A function of a ``(2,)`` int64 seed pair and a batch ``(x, y)`` or
+        ``(x, y, w)`` (``w`` ``(batch,)`` sample weights, see :func:`mix_weights`).
     """
 
-    def mixing_map(seed_pair: SeedPair, batch: Batch) -> Batch:
-        x, y = batch
+    def mixing_map(seed_pair: SeedPair, batch: Element) -> Element:
         if spec.is_identity:
-            return x, y
+            return tuple(batch)
+        x, y, *weights = batch
         lam, partner = sample_mixing_params(seed_pair, tf.shape(x)[0], float(spec.alpha))
-        return mix_batch(x, y, lam, partner, spec.mode)
+        x, y = mix_batch(x, y, lam, partner, spec.mode)
+        return (x, y, *(mix_weights(w, lam, partner, spec.mode) for w in weights))
 
     return mixing_map
 
 
 def _check_element_spec(dataset: tf.data.Dataset, spec: MixingSpec) -> None:
-    """Raise ConfigError unless the dataset yields ``(x, y)`` tensors fit for ``spec``."""
+    """Raise ConfigError unless the dataset yields ``(x, y[, w])`` tensors fit for ``spec``."""
     element = dataset.element_spec
-    if not (isinstance(element, tuple) and len(element) == 2
+    if not (isinstance(element, tuple) and len(element) in (2, 3)
             and all(isinstance(e, tf.TensorSpec) for e in element)):
         raise ConfigError(
-            f"mixing needs a dataset of batched (x, y) tensors; received element_spec {element}"
+            "mixing needs a dataset of batched (x, y) or (x, y, sample_weight) tensors; "
+            f"received element_spec {element}"
         )
-    x_spec, y_spec = element
+    x_spec, y_spec, *w_specs = element
     if x_spec.shape.rank is not None and x_spec.shape.rank < 2:
         raise ConfigError(f"mixing needs batched x of rank >= 2; received shape {x_spec.shape}")
     if not x_spec.dtype.is_floating:
         raise ConfigError(f"mixing needs floating x; received dtype {x_spec.dtype.name}")
     _check_label_dtype(spec.mode, y_spec.dtype)
+    for w_spec in w_specs:
+        _check_weight_dtype(spec.mode, w_spec.dtype)
 
 
 def apply_mixing(dataset: tf.data.Dataset, spec: MixingSpec, *, seed: int) -> tf.data.Dataset:
     """Mix every batch of ``dataset`` (after ``batch()``, before ``prefetch()``).
 
     Args:
-        dataset: yields batched ``(x, y)``: ``x`` ``(batch, ...)`` floating, ``y``
-            ``(batch, ...)``; the last batch may be smaller.
+        dataset: yields batched ``(x, y)`` or ``(x, y, w)``: ``x`` ``(batch, ...)``
+            floating, ``y`` ``(batch, ...)``, ``w`` ``(batch,)`` sample weights (mixed
+            like ``y`` by mixup, see :func:`mix_weights`); the last batch may be smaller.
         spec: the mixing to apply; an identity spec returns ``dataset`` itself.
         seed: integer seed; the same seed gives the same mixed batches on a fresh
             pipeline, each new iteration (epoch) of the result draws new ones.
@@ -249,7 +295,7 @@ def apply_mixing(dataset: tf.data.Dataset, spec: MixingSpec, *, seed: int) -> tf
         The mapped dataset (``num_parallel_calls=AUTOTUNE, deterministic=True``).
 
     Raises:
-        ConfigError: the dataset elements are not ``(x, y)`` tensors fit for ``spec``.
+        ConfigError: the dataset elements are not ``(x, y[, w])`` tensors fit for ``spec``.
     """
     if spec.is_identity:
         return dataset

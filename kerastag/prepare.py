@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerastag.config import ExperimentConfig
+from kerastag.config import ExperimentConfig, FeatureConfig
 from kerastag.datasets import Dataset, read_dataset
 from kerastag.errors import DatasetError
 
@@ -58,21 +58,29 @@ def make_demo(layout: str, path: Path, *, clips: int | None, seed: int) -> Path:
     return root
 
 
-def feature_spec(config: ExperimentConfig):
-    """The feature definition an experiment config asks for."""
-    from kerastag.features import LogMelA
+def feature_spec(features: FeatureConfig):
+    """The feature definition (kerastag.features spec) of a features config."""
+    from kerastag.features import LogMelA, TimeFrequencyB, Wave
 
-    f = config.features
-    return LogMelA(sr=f.sample_rate, n_fft=f.n_fft, hop_length=f.hop_length, n_mels=f.n_mels,
-                   fmin=f.fmin, fmax=f.fmax)
+    f = features
+    if f.type == "logmel_a":
+        return LogMelA(sr=f.sample_rate, n_fft=f.n_fft, hop_length=f.hop_length, n_mels=f.n_mels,
+                       fmin=f.fmin, fmax=f.fmax)
+    if f.type == "wave":
+        return Wave(sr=f.sample_rate)
+    return TimeFrequencyB(kind=f.type, sr=f.sample_rate, frame_ms=f.frame_ms, hop_ms=f.hop_ms,
+                          n_mels=f.n_mels, n_mfcc=f.n_mels, fmin=f.fmin, fmax=f.fmax,
+                          delta_width=f.delta_width)
 
 
-def compute_features(config: ExperimentConfig, clips, *, progress: bool = True):
+def compute_features(config: ExperimentConfig, clips, *, features: FeatureConfig | None = None,
+                     progress: bool = True, mmap: bool = False):
     """Extract (or read from the cache) the features of ``clips``; a FeatureResult."""
     from kerastag.features import extract
 
-    return extract([clip.path for clip in clips], feature_spec(config),
-                   cache_dir=config.cache_dir(), workers=config.features.workers, progress=progress)
+    features = features or config.features
+    return extract([clip.path for clip in clips], feature_spec(features), cache_dir=config.cache_dir(),
+                   workers=features.workers, progress=progress, mmap=mmap)
 
 
 def stack_features(arrays: list[np.ndarray], where: str = "features") -> np.ndarray:

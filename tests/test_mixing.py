@@ -12,6 +12,7 @@ from kerastag.mixing import (
     make_mixing_map,
     mix_batch,
     mix_pairs_python,
+    mix_weights,
     sample_beta,
     sample_mixing_params,
 )
@@ -187,3 +188,68 @@ def test_bad_datasets_raise_config_error():
         apply_mixing(x_only, MixingSpec("samplepairing"), seed=0)
     with pytest.raises(ConfigError, match="mode"):
         mix_batch(x, x, LAM, PARTNER, "mix")
+
+
+# ------------------------------------------------------ sample weights (x, y, w)
+
+WEIGHTS = np.array([1.0, 0.6, 0.6, 1.0], np.float32)
+
+
+@pytest.mark.parametrize("mode", MIXING_MODES)
+def test_mix_weights_mix_like_labels_only_for_mixup(mode):
+    got = mix_weights(tf.constant(WEIGHTS), tf.constant(LAM), PARTNER, mode).numpy()
+    if mode == "mixup":
+        want = LAM * WEIGHTS + (1 - LAM) * WEIGHTS[PARTNER]
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+        assert not np.allclose(got, WEIGHTS)
+    else:
+        np.testing.assert_array_equal(got, WEIGHTS)
+
+
+def _weighted_one_hot_dataset(n=10, batch=4):
+    """x = y = one-hot of the index; w = 1 + index, so w reveals lam and the partner."""
+    eye = np.eye(n, dtype=np.float32)
+    w = 1.0 + np.arange(n, dtype=np.float32)
+    return tf.data.Dataset.from_tensor_slices((eye, eye, w)).batch(batch)
+
+
+@pytest.mark.parametrize("mode", ["mixup", "samplepairing", "mixup_lp", "extrapolation"])
+def test_apply_mixing_carries_sample_weights(mode):
+    mixed = apply_mixing(_weighted_one_hot_dataset(), MixingSpec(mode, 3.0), seed=2)
+    plain = list(_weighted_one_hot_dataset())
+    assert len(mixed.element_spec) == 3
+    changed = []
+    for (x, y, w), (_, y0, w0) in zip(mixed, plain):
+        x, y, w = x.numpy(), y.numpy(), w.numpy()
+        if mode == "mixup":  # w = sum_k y[k] * (1 + k): the same lam and partner as y
+            np.testing.assert_allclose(w, y @ (1.0 + np.arange(10)), rtol=1e-5)
+        else:
+            np.testing.assert_array_equal(w, w0.numpy())
+            np.testing.assert_array_equal(y, y0.numpy())
+        changed.append(not np.array_equal(x, y0.numpy()))
+    assert changed[0] and changed[1]  # batches of 4: the permutation is rarely identity
+
+
+def test_weighted_batches_reproduce_with_the_seed_and_identity_keeps_them():
+    spec = MixingSpec("mixup", 3.0)
+    first = [tuple(t.numpy() for t in e) for e in apply_mixing(_weighted_one_hot_dataset(), spec, seed=4)]
+    again = [tuple(t.numpy() for t in e) for e in apply_mixing(_weighted_one_hot_dataset(), spec, seed=4)]
+    for a, b in zip(first, again):
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+    x, y = _batch()
+    out = make_mixing_map(MixingSpec())(tf.constant([1, 2], tf.int64), (x, y, WEIGHTS))
+    assert len(out) == 3
+    np.testing.assert_array_equal(out[2], WEIGHTS)
+
+
+def test_bad_weighted_datasets_raise_config_error():
+    x = np.zeros((4, 3), np.float32)
+    y = np.eye(4, dtype=np.float32)
+    int_weights = tf.data.Dataset.from_tensor_slices((x, y, np.arange(4))).batch(2)
+    with pytest.raises(ConfigError, match="weight dtype int64"):
+        apply_mixing(int_weights, MixingSpec("mixup", 1.0), seed=0)
+    apply_mixing(int_weights, MixingSpec("mixup_lp", 1.0), seed=0)  # weights kept: fine
+    four = tf.data.Dataset.from_tensor_slices((x, y, x, x)).batch(2)
+    with pytest.raises(ConfigError, match="sample_weight"):
+        apply_mixing(four, MixingSpec("mixup", 1.0), seed=0)
