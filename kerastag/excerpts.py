@@ -87,12 +87,18 @@ def to_model_layout(x: np.ndarray) -> np.ndarray:
     Raises:
         FeatureError: ``x`` is neither rank 1 nor rank 3.
     """
-    if x.ndim == 1:
-        return x
-    if x.ndim == 3:
-        return np.ascontiguousarray(np.moveaxis(x, 0, -1))
-    raise FeatureError(f"features must be (samples,) or (channels, bands, frames); "
-                       f"received shape {x.shape}")
+    _check_layout(x)
+    return x if x.ndim == 1 else np.ascontiguousarray(_model_view(x))
+
+
+def _model_view(x: np.ndarray) -> np.ndarray:
+    """``x`` in the networks' layout as a view (channels moved last for rank 3)."""
+    return x if x.ndim == 1 else np.moveaxis(x, 0, -1)
+
+
+def _model_shape(feature: np.ndarray, length: int) -> tuple[int, ...]:
+    """Networks'-layout shape of a window of ``length`` of ``feature``."""
+    return (length,) if feature.ndim == 1 else (feature.shape[1], length, feature.shape[0])
 
 
 def random_excerpt(feature: np.ndarray, length: int, rng: np.random.Generator, *,
@@ -118,10 +124,14 @@ def random_excerpt(feature: np.ndarray, length: int, rng: np.random.Generator, *
         FeatureError: ``feature`` has no time axis.
     """
     _check_positive_int("length", length)
-    n_time = _time_steps(feature)
-    low, high = min(0, n_time - length), max(0, n_time - length)
-    start = int(rng.integers(low, high + 1))
+    start = _random_start(_time_steps(feature), length, rng)
     return window_at(feature, start, length, pad_value=pad_value)
+
+
+def _random_start(n_time: int, length: int, rng: np.random.Generator) -> int:
+    """Uniform start in ``[0, n_time - length]``, or ``[n_time - length, 0]`` if shorter."""
+    low, high = min(0, n_time - length), max(0, n_time - length)
+    return int(rng.integers(low, high + 1))
 
 
 def window_at(feature: np.ndarray, start: int, length: int, *, pad_value: PadValue) -> np.ndarray:
@@ -136,10 +146,19 @@ def window_at(feature: np.ndarray, start: int, length: int, *, pad_value: PadVal
     Returns:
         float32 ``(..., length)``, always a fresh array.
     """
-    n_time = _time_steps(feature)
-    lo, hi = max(start, 0), min(start + length, n_time)
-    if lo == start and hi == start + length:
-        return np.array(feature[..., lo:hi], dtype=np.float32)
+    if _is_inside(feature, start, length):
+        return np.array(feature[..., start:start + length], dtype=np.float32)
+    return _padded_window(feature, start, length, pad_value)
+
+
+def _is_inside(feature: np.ndarray, start: int, length: int) -> bool:
+    """True when the window ``[start, start + length)`` lies within the clip."""
+    return 0 <= start and start + length <= _time_steps(feature)
+
+
+def _padded_window(feature: np.ndarray, start: int, length: int, pad_value: PadValue) -> np.ndarray:
+    """:func:`window_at` for a window reaching outside the clip: float32 ``(..., length)``."""
+    lo, hi = max(start, 0), min(start + length, _time_steps(feature))
     out = np.empty(feature.shape[:-1] + (length,), np.float32)
     out[...] = _pad_array(pad_value, feature)
     if hi > lo:
@@ -199,8 +218,24 @@ def clip_windows(feature: np.ndarray, length: int, hop: int, *,
 
 def _stack_windows(feature: np.ndarray, starts, length: int, pad_value: PadValue) -> np.ndarray:
     """The windows of ``feature`` at ``starts``, stacked in the networks' layout."""
-    return np.stack([to_model_layout(window_at(feature, int(s), length, pad_value=pad_value))
-                     for s in starts])
+    out = np.empty((len(starts),) + _model_shape(feature, length), np.float32)
+    for row, start in zip(out, starts):
+        _write_window(row, feature, int(start), length, pad_value)
+    return out
+
+
+def _write_window(row: np.ndarray, feature: np.ndarray, start: int, length: int,
+                  pad_value: PadValue) -> None:
+    """Copy the window at ``start`` into ``row`` (networks' layout) with a single copy.
+
+    Reading the strided slice of the clip straight into ``row`` (no intermediate
+    window) is what makes the excerpt generator fast, memory-mapped clips included.
+    """
+    if _is_inside(feature, start, length):
+        window = feature[..., start:start + length]
+    else:
+        window = _padded_window(feature, start, length, pad_value)
+    row[...] = _model_view(window)
 
 
 # ------------------------------------------------------------------ training data
@@ -217,6 +252,11 @@ def excerpt_dataset(features: Sequence[np.ndarray], targets: np.ndarray, *, leng
     epoch))``, ``epoch`` counting the iterations of this dataset object from 0; a fresh
     pipeline with the same arguments therefore repeats the same sequence of epochs. The
     batches then go through :func:`kerastag.mixing.apply_mixing` (same ``seed``).
+
+    The ``from_generator`` generator yields whole batches, each excerpt copied once
+    straight from its clip into the batch: a per-excerpt element would cost
+    ``from_generator``'s fixed overhead (a few hundred microseconds) per excerpt, several
+    times the copy itself.
 
     Args:
         features: one whole-clip feature per clip, all ``(channels, bands, frames)``
@@ -249,31 +289,40 @@ def excerpt_dataset(features: Sequence[np.ndarray], targets: np.ndarray, *, leng
     weights = None if sample_weights is None else _check_weights(sample_weights, len(features))
     x_shape = _excerpt_shape(features, length)
     _pad_array(pad_value, features[0])
-    generator = _excerpt_generator(features, targets, weights, length, seed, pad_value)
-    signature = (tf.TensorSpec(x_shape, tf.float32),
-                 tf.TensorSpec(targets.shape[1:], tf.float32))
+    generator = _excerpt_batches(features, targets, weights, length=length,
+                                 batch_size=batch_size, seed=seed, pad_value=pad_value)
+    signature = (tf.TensorSpec((None,) + x_shape, tf.float32),
+                 tf.TensorSpec((None,) + targets.shape[1:], tf.float32))
     if weights is not None:
-        signature += (tf.TensorSpec((), tf.float32),)
+        signature += (tf.TensorSpec((None,), tf.float32),)
     dataset = tf.data.Dataset.from_generator(generator, output_signature=signature)
-    dataset = dataset.apply(tf.data.experimental.assert_cardinality(len(features)))
-    dataset = apply_mixing(dataset.batch(batch_size), mixing, seed=seed)
+    n_batches = -(-len(features) // batch_size)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(n_batches))
+    dataset = apply_mixing(dataset, mixing, seed=seed)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def _excerpt_generator(features, targets, weights, length: int, seed: int,
-                       pad_value: PadValue) -> Callable[[], Iterator[tuple]]:
-    """The ``from_generator`` callable: each call is one epoch, seeded by ``(seed, epoch)``."""
+def _excerpt_batches(features, targets, weights, *, length: int, batch_size: int, seed: int,
+                     pad_value: PadValue) -> Callable[[], Iterator[tuple]]:
+    """The ``from_generator`` callable: each call is one epoch, seeded by ``(seed, epoch)``.
+
+    An epoch yields ``(x, y)`` or ``(x, y, w)`` batches of ``batch_size`` clips in a
+    random order (the last one smaller), one random excerpt per clip.
+    """
     epochs = itertools.count()
+    x_shape = _model_shape(features[0], length)
 
     def one_epoch() -> Iterator[tuple]:
         rng = np.random.default_rng((seed, next(epochs)))
-        for index in rng.permutation(len(features)):
-            x = to_model_layout(random_excerpt(features[index], length, rng,
-                                               pad_value=pad_value))
-            if weights is None:
-                yield x, targets[index]
-            else:
-                yield x, targets[index], weights[index]
+        order = rng.permutation(len(features))
+        for begin in range(0, len(order), batch_size):
+            index = order[begin:begin + batch_size]
+            x = np.empty((len(index),) + x_shape, np.float32)
+            for row, clip in zip(x, index):
+                feature = features[clip]
+                start = _random_start(_time_steps(feature), length, rng)
+                _write_window(row, feature, start, length, pad_value)
+            yield (x, targets[index]) if weights is None else (x, targets[index], weights[index])
 
     return one_epoch
 
@@ -358,7 +407,7 @@ def _excerpt_shape(features: Sequence[np.ndarray], length: int) -> tuple[int, ..
         if feature.shape[:-1] != lead:
             raise FeatureError(f"all features must share their non-time axes {lead}; "
                                f"clip {index} has shape {feature.shape}")
-    return (length,) if not lead else (lead[1], length, lead[0])
+    return _model_shape(features[0], length)
 
 
 def _pad_array(pad_value: PadValue, feature: np.ndarray) -> np.ndarray:

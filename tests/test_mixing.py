@@ -232,8 +232,10 @@ def test_apply_mixing_carries_sample_weights(mode):
 
 def test_weighted_batches_reproduce_with_the_seed_and_identity_keeps_them():
     spec = MixingSpec("mixup", 3.0)
-    first = [tuple(t.numpy() for t in e) for e in apply_mixing(_weighted_one_hot_dataset(), spec, seed=4)]
-    again = [tuple(t.numpy() for t in e) for e in apply_mixing(_weighted_one_hot_dataset(), spec, seed=4)]
+    first, again = (
+        [tuple(t.numpy() for t in element)
+         for element in apply_mixing(_weighted_one_hot_dataset(), spec, seed=4)]
+        for _ in range(2))
     for a, b in zip(first, again):
         for u, v in zip(a, b):
             np.testing.assert_array_equal(u, v)
