@@ -48,6 +48,7 @@ class ClassificationTask:
 
     def load(self) -> ClassificationData:
         config = self.config
+        self.check_networks()
         dataset = prepare_dataset(config)
         train = [c for c in dataset.clips if c.subset == "train" or (c.subset != "test" and c.fold is not None)]
         test = [c for c in dataset.clips if c.subset == "test"]
@@ -118,10 +119,26 @@ class ClassificationTask:
         from kerastag.models.paper_b import build_network
 
         kwargs = dict(self.config.model.args.get(row.network, {}))
+        from kerastag.errors import ModelError
+
         try:
             return build_network(row.network, tuple(int(v) for v in input_shape), n_classes, **kwargs)
-        except TypeError as exc:
+        except (TypeError, ModelError) as exc:
             raise ConfigError(f"model.args.{row.network}: {exc}") from None
+
+    def check_networks(self) -> None:
+        """Build every row's network once, so a bad argument stops the run before any work."""
+        import keras
+
+        for row in self.config.rows:
+            self.build_network(row, self.input_shape(row.input), n_classes=2)
+        keras.backend.clear_session()
+
+    def input_shape(self, kind: str) -> tuple[int, ...]:
+        """A network's input: ``(mels, frames, 3)`` or ``(samples,)``."""
+        if kind == "wave":
+            return (self._excerpt(kind),)
+        return (self.config.features.n_mels, self._excerpt(kind), 3)
 
     def rescore(self, data: ClassificationData, unit: Unit, model) -> dict[str, np.ndarray]:
         """Whole-clip probabilities of the clips ``unit`` did not train on."""

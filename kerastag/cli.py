@@ -8,6 +8,7 @@ Heavy modules (TensorFlow, librosa) are imported inside the commands so that
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from pathlib import Path
 
@@ -39,6 +40,7 @@ def friendly_errors(command):
 def main():
     """Audio tagging with Keras 3: reproduce DCASE 2016 Task 4 (paper A) and
     DCASE 2018 Task 2 (paper B), on the real datasets or the built-in demo."""
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices, not errors
 
 
 @main.group()
@@ -109,9 +111,12 @@ def features_command(config_path):
 
     config = load_config(config_path)
     dataset = prepare_dataset(config)
-    result = compute_features(config, dataset.clips)
-    click.echo(f"{len(dataset.clips)} clips: {result.computed} computed, {result.cached} from the "
-               f"cache in {config.cache_dir()}")
+    kinds = sorted({row.input for row in config.rows}) if config.task == "classification" else [None]
+    for kind in kinds:
+        features = config.features.with_type(kind) if kind else config.features
+        result = compute_features(config, dataset.clips, features=features)
+        click.echo(f"{len(dataset.clips)} clips: {result.computed} computed, {result.cached} from the "
+                   f"cache in {config.cache_dir()} ({features.type})")
 
 
 @main.command("run")

@@ -48,9 +48,16 @@ def expand_paths(paths) -> list[Path]:
     return files
 
 
+def saved_feature_spec(metadata: dict):
+    """The feature definition a saved model was trained on."""
+    from kerastag.config import FeatureConfig, from_dict
+    from kerastag.prepare import feature_spec
+
+    return feature_spec(from_dict(FeatureConfig, metadata["features"], "features"))
+
+
 def load_tagger(model_path: Path):
     """(model, frame-level model, metadata, feature spec) of a saved tagging model."""
-    from kerastag.features import LogMelA
     from kerastag.modelio import load_model, read_metadata
     from kerastag.models.crnn import frame_level_model
 
@@ -58,10 +65,7 @@ def load_tagger(model_path: Path):
     if metadata.get("task") != "tagging":
         raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
     model = load_model(model_path)
-    f = metadata["features"]
-    spec = LogMelA(sr=f["sample_rate"], n_fft=f["n_fft"], hop_length=f["hop_length"],
-                   n_mels=f["n_mels"], fmin=f["fmin"], fmax=f["fmax"])
-    return model, frame_level_model(model), metadata, spec
+    return model, frame_level_model(model), metadata, saved_feature_spec(metadata)
 
 
 def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPrediction:
@@ -84,7 +88,20 @@ def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPre
 
 def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
                   out_csv: Path | None = None, plot_dir: Path | None = None) -> pd.DataFrame:
-    """Tag every file; returns a frame with ``file``, one column per class and ``tags``."""
+    """Score every file with a tagging (paper A) or classification (paper B) model.
+
+    Returns:
+        A frame with ``file``, one column per class, and ``tags`` (tagging: the classes
+        over ``threshold``; classification: the three most probable, best first).
+    """
+    from kerastag.modelio import read_metadata
+
+    if read_metadata(model_path).get("task") == "classification":
+        frame = classify_files(Path(model_path), paths)
+        if out_csv is not None:
+            with atomic_path(out_csv) as tmp:
+                frame.to_csv(tmp, index=False)
+        return frame
     _, frame_model, metadata, spec = load_tagger(Path(model_path))
     classes = metadata["classes"]
     records = []
@@ -108,3 +125,29 @@ def _plot(result: ClipPrediction, classes, spec, plot_dir: Path) -> Path:
     return plot_clip_prediction(result.logmel, result.localization, result.attention,
                                 result.scores, classes, plot_dir / f"{result.path.stem}.png",
                                 title=result.path.name, frame_hop_s=spec.hop_length / spec.sr)
+
+
+def classify_files(model_path: Path, paths) -> pd.DataFrame:
+    """Paper-B scoring: each clip's class probabilities, averaged over its excerpts."""
+    from kerastag.excerpts import predict_clips
+    from kerastag.metrics import top_k_labels
+    from kerastag.modelio import load_model, read_metadata
+
+    metadata = read_metadata(model_path)
+    model, spec, classes = load_model(model_path), saved_feature_spec(metadata), metadata["classes"]
+    files = expand_paths(paths)
+    features = [classification_features(spec, path) for path in files]
+    probs = predict_clips(model, features, length=metadata["excerpt"], hop=metadata["hop"],
+                          pad_value=metadata["pad_value"])
+    frame = pd.DataFrame(probs.round(4), columns=classes)
+    frame.insert(0, "file", [str(p) for p in files])
+    frame["tags"] = [" ".join(labels) for labels in top_k_labels(probs, classes, k=3)]
+    return frame
+
+
+def classification_features(spec, path: Path) -> np.ndarray:
+    """Whole-clip features of one file; a file with no samples is an error naming it."""
+    wave = load_audio(path, sr=spec.sr)
+    if wave.size == 0:
+        raise AudioError(f"{path}: audio file has no samples")
+    return spec.compute(wave)

@@ -34,9 +34,9 @@ the labels present are exactly ``0..C-1``. When some class is missing (a small f
 A zero-weight row adds nothing to any gradient, hessian or intercept estimate and copies
 the first real row's features, so it adds no new histogram cut either: the fit equals
 XGBoost's native ``multi:softprob`` training with ``num_class=C`` on the real rows
-(checked in the tests). The missing class therefore just never wins a split's gain; its
-intercept and leaves push its probability towards zero, as for any class without
-positives. Extraction of MFCCs stays outside this module: callers pass precomputed
+(checked in the tests). The missing class has no positive example, so its intercept
+and its trees push its probability towards zero, as for any class without positives.
+Extraction of MFCCs stays outside this module: callers pass precomputed
 statistics (:func:`mfcc_statistics` of each clip's MFCC matrix).
 """
 
@@ -306,7 +306,7 @@ def _check_unique(fnames: np.ndarray, path: Path, row: str) -> None:
     unique, counts = np.unique(fnames, return_counts=True)
     if unique.size != fnames.size:
         raise StackingError(f"level 1 row {row!r}: {path} lists clip "
-                            f"{unique[counts > 1][0]!r} more than once")
+                            f"{str(unique[counts > 1][0])!r} more than once")
 
 
 def _parse_ints(values: list[str], path: Path, row: str) -> np.ndarray:
@@ -375,8 +375,8 @@ def _clip_set_message(row: str, ref_row: str, table: _Table, ref: _Table, split:
                       path: Path) -> str:
     extra = np.setdiff1d(table.fnames, ref.fnames)
     missing = np.setdiff1d(ref.fnames, table.fnames)
-    example = (f"{extra[0]!r} is not in row {ref_row!r}" if extra.size
-               else f"{missing[0]!r} of row {ref_row!r} is missing")
+    example = (f"{str(extra[0])!r} is not in row {ref_row!r}" if extra.size
+               else f"{str(missing[0])!r} of row {ref_row!r} is missing")
     return (f"level 1 row {row!r}: {path} does not cover the same {split} clips as row "
             f"{ref_row!r} ({table.fnames.size} vs {ref.fnames.size} clips; {example})")
 
@@ -387,7 +387,7 @@ def _check_column(row: str, ref_row: str, path: Path, values: np.ndarray,
     if differ.size:
         i = differ[0]
         raise StackingError(
-            f"level 1 row {row!r}: {path} gives clip {fnames[i]!r} {column} "
+            f"level 1 row {row!r}: {path} gives clip {str(fnames[i])!r} {column} "
             f"{values[i]}, row {ref_row!r} gives {ref_values[i]} ({differ.size} clips differ)")
 
 
@@ -482,11 +482,11 @@ def _stats_from_mapping(mapping: Mapping[str, np.ndarray], fnames: np.ndarray,
     shared = np.intersect1d(fnames, other)
     if shared.size:
         raise StackingError(f"MFCC statistics keyed by fname are ambiguous: {shared.size} "
-                            f"clip names (e.g. {shared[0]!r}) are in both the training and "
+                            f"clip names (e.g. {str(shared[0])!r}) are in both the training and "
                             f"the test set; pass a callable (split, fnames) instead")
     missing = [f for f in fnames if f not in mapping]
     if missing:
-        raise StackingError(f"MFCC statistics: no entry for clip {missing[0]!r} "
+        raise StackingError(f"MFCC statistics: no entry for clip {str(missing[0])!r} "
                             f"({len(missing)} clips missing)")
     rows = [np.asarray(mapping[f], dtype=np.float64).ravel() for f in fnames]
     widths = {r.size for r in rows}
@@ -773,7 +773,9 @@ def run_stacking(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
     meta = level2_meta(level1, names, seed)
     files = dict(zip(("level2", "level2_meta"), save_level2(model, meta, out_dir)))
     stack_test = predict_level2(model, meta, X_test)
-    oof_rows, test_rows, best = _report(level1, stack_oof, stack_test, out_dir, files)
+    with_mfcc = meta["n_mfcc"] > 0
+    oof_rows, test_rows, best = _report(level1, stack_oof, stack_test, out_dir, files,
+                                        with_mfcc)
     files.update(_write_probability_files(level1, stack_oof, stack_test, out_dir))
     return StackResult(out_dir=out_dir, level1=level1, feature_names=names,
                        oof_rows=oof_rows, test_rows=test_rows, best_single=best,
@@ -790,13 +792,14 @@ def _score_rows(level1: Level1, per_model: np.ndarray, stack: np.ndarray,
 
 
 def _report(level1: Level1, stack_oof: np.ndarray, stack_test: np.ndarray, out_dir: Path,
-            files: dict[str, Path]) -> tuple[list[MapRow], list[MapRow] | None, str]:
+            files: dict[str, Path], with_mfcc: bool
+            ) -> tuple[list[MapRow], list[MapRow] | None, str]:
     oof_rows = _score_rows(level1, level1.oof_probs, stack_oof, level1.train_labels)
     singles = oof_rows[: len(level1.model_order)]
     best = max(singles, key=lambda r: (r.map3, -singles.index(r))).name
     paper = {STACK_ROW: PAPER_B_MAP3["stack"], best: PAPER_B_MAP3["best_single_resnext"]}
     files["table_csv"], files["table_md"] = write_map_table(oof_rows, out_dir, paper=paper)
-    _append_note(files["table_md"], _table_note(level1, best, "oof"))
+    _append_note(files["table_md"], _table_note(level1, best, with_mfcc, "oof"))
     test_rows = None
     known = level1.test_labels >= 0
     if known.any():
@@ -804,7 +807,7 @@ def _report(level1: Level1, stack_oof: np.ndarray, stack_test: np.ndarray, out_d
                                 level1.test_labels[known])
         files["test_table_csv"], files["test_table_md"] = write_map_table(
             test_rows, out_dir / "test", paper=paper)
-        _append_note(files["test_table_md"], _table_note(level1, best, "test",
+        _append_note(files["test_table_md"], _table_note(level1, best, with_mfcc, "test",
                                                          int(known.sum())))
     best_probs = level1.oof_probs[level1.model_order.index(best)]
     per_class = {best: map_at_3_per_class(level1.train_labels, best_probs, level1.n_classes),
@@ -815,7 +818,8 @@ def _report(level1: Level1, stack_oof: np.ndarray, stack_test: np.ndarray, out_d
     return oof_rows, test_rows, best
 
 
-def _table_note(level1: Level1, best: str, split: str, n_known: int = 0) -> list[str]:
+def _table_note(level1: Level1, best: str, with_mfcc: bool, split: str,
+                n_known: int = 0) -> list[str]:
     if split == "oof":
         where = (f"- Set: the {level1.train_fnames.size} training clips, out of fold "
                  f"(level-1 models: out-of-fold probabilities; `stack`: level 2 "
@@ -826,7 +830,8 @@ def _table_note(level1: Level1, best: str, split: str, n_known: int = 0) -> list
                  f"training clips).")
     return [where,
             f"- `{AVERAGE_ROW}` = mean of the level-1 probabilities; `{STACK_ROW}` = "
-            f"XGBoost (max_depth 3) on the probabilities + MFCC statistics.",
+            f"XGBoost (max_depth 3) on the level-1 probabilities"
+            f"{' + MFCC statistics' if with_mfcc else ' (no MFCC statistics)'}.",
             f"- Paper column: `{STACK_ROW}` vs paper B's ensemble; `{best}` (our best "
             f"single model by out-of-fold mAP@3) vs paper B's best single model (ResNeXt)."]
 

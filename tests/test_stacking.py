@@ -75,10 +75,10 @@ def _write_level1(run_dir, truth: dict, *, models=MODELS, test_labels: bool = Tr
     for m in models:
         cols = list(classes or CLASSES)
         oof = [[truth["fnames"][i], int(truth["folds"][i]), CLASSES[truth["y"][i]],
-                *map(repr, truth["oof"][m][i])] for i in train_order]
+                *(repr(float(p)) for p in truth["oof"][m][i])] for i in train_order]
         _write_csv(level1 / f"{m}.oof.csv", ["fname", "fold", "label", *cols], oof)
         test = [[truth["test_fnames"][i], CLASSES[truth["y_test"][i]] if test_labels else "",
-                 *map(repr, truth["test"][m][i])] for i in test_order]
+                 *(repr(float(p)) for p in truth["test"][m][i])] for i in test_order]
         _write_csv(level1 / f"{m}.test.csv", ["fname", "label", *cols], test)
 
 
@@ -213,7 +213,8 @@ def test_duplicate_fname_is_an_error(run_dir):
     path = run_dir / "level1" / "a_lowclasses.oof.csv"
     lines = path.read_text().splitlines()
     path.write_text("\n".join(lines + [lines[1]]) + "\n")
-    with pytest.raises(KerastagError, match=r"row 'a_lowclasses'.*more than once"):
+    clip = lines[1].split(",")[0]
+    with pytest.raises(KerastagError, match=rf"row 'a_lowclasses'.*clip '{clip}' more than once"):
         stacking.read_level1(run_dir)
 
 
@@ -222,7 +223,7 @@ def test_folds_that_differ_between_models_are_an_error(run_dir, truth):
     rows = list(csv.reader(path.open()))
     rows[1][1] = str((int(rows[1][1]) + 1) % N_FOLDS)
     _write_csv(path, rows[0], rows[1:])
-    with pytest.raises(KerastagError, match=rf"row 'c_weak'.*{rows[1][0]}.*fold"):
+    with pytest.raises(KerastagError, match=rf"row 'c_weak'.*clip '{rows[1][0]}' fold"):
         stacking.read_level1(run_dir)
 
 
