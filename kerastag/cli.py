@@ -137,6 +137,19 @@ def run_command(config_path, out_dir):
     click.echo(f"table: {table}  (and {table.with_suffix('.md').name}, models/, plots/)")
 
 
+@main.command("stack")
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: RUN_DIR/stack/).")
+@friendly_errors
+def stack_command(run_dir, out_dir):
+    """Paper B level 2: XGBoost over a run's out-of-fold predictions + MFCC statistics."""
+    from kerastag.ensemble import stack_run
+
+    stack_run(run_dir, out_dir, log=click.echo)
+    click.echo(f"stack: {out_dir or run_dir / 'stack'}")
+
+
 @main.command("evaluate")
 @click.argument("run_dir", metavar="DIR", type=click.Path(path_type=Path))
 @friendly_errors
@@ -149,7 +162,7 @@ def evaluate_command(run_dir):
 
 
 @main.command("predict")
-@click.argument("model_path", metavar="MODEL.keras", type=click.Path(path_type=Path))
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
 @click.argument("paths", metavar="PATH...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True)
 @click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -158,7 +171,8 @@ def evaluate_command(run_dir):
               help="Write a PNG per clip: log-mel, frame-level tag probabilities, attention.")
 @friendly_errors
 def predict_command(model_path, paths, threshold, out_csv, plot_dir):
-    """Tag audio files (or folders of them) with a saved model."""
+    """Tag audio files (or folders of them) with a saved MODEL.keras, or with a paper-B
+    stack folder (every level-1 model, then the XGBoost level 2)."""
     from kerastag.predict import predict_files
 
     frame = predict_files(model_path, paths, threshold=threshold, out_csv=out_csv, plot_dir=plot_dir)

@@ -233,14 +233,12 @@ class RowConfig:
 
 @dataclasses.dataclass(frozen=True)
 class StackConfig:
-    """Paper B's level 2: XGBoost over the rows' out-of-fold probabilities + MFCC statistics."""
+    """Paper B's level 2: XGBoost (default parameters, max_depth 3) over the rows'
+    out-of-fold probabilities and the clips' MFCC statistics. ``n_jobs``: XGBoost threads
+    (default: all cores)."""
 
     seed: int = 0
-    max_depth: int = 3
     n_jobs: Optional[int] = None
-
-    def __post_init__(self):
-        _check_positive("stack.max_depth", self.max_depth)
 
 
 @dataclasses.dataclass(frozen=True)

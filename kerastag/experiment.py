@@ -104,7 +104,13 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, log: Log = print)
             continue
         log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: training")
         save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
-    return task.write_results(out_dir, units, load_predictions(out_dir, units), log=log)
+    table = task.write_results(out_dir, units, load_predictions(out_dir, units), log=log)
+    if config.stack is not None:
+        from kerastag.ensemble import stack_run
+
+        log("level 2: stacking the level-1 models with XGBoost")
+        stack_run(out_dir, log=log)
+    return table
 
 
 def save_unit(out_dir: Path, unit: Unit, result: UnitResult, metadata: dict) -> None:
@@ -180,14 +186,16 @@ def _claim_run_dir(config: ExperimentConfig, out_dir: Path) -> None:
         if _comparable(saved) != _comparable(current):
             raise ConfigError(f"{out_dir}: holds a run of a different config "
                               f"(see {saved_path}); choose another --out or delete the folder")
+        if saved != current:  # e.g. a stack: section added to a finished level 1
+            write_text_atomic(saved_path, yaml.safe_dump(current, sort_keys=False))
         return
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(saved_path, yaml.safe_dump(current, sort_keys=False))
 
 
 def _comparable(data: dict) -> dict:
-    """What must match for a folder to be resumed: all but verbosity and level 2."""
-    data = {k: v for k, v in data.items() if k not in ("source", "stack")}
+    """What must match for a folder to be resumed: all but the name, verbosity and level 2."""
+    data = {k: v for k, v in data.items() if k not in ("source", "stack", "name")}
     data["training"] = {k: v for k, v in data.get("training", {}).items() if k != "verbose"}
     return data
 

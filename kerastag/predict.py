@@ -88,7 +88,10 @@ def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPre
 
 def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
                   out_csv: Path | None = None, plot_dir: Path | None = None) -> pd.DataFrame:
-    """Score every file with a tagging (paper A) or classification (paper B) model.
+    """Score every file with a saved model or a stack folder.
+
+    ``model_path`` is a paper-A tagging model, a paper-B classification model, or a
+    paper-B stack folder (holding ``level2.json``: every level-1 model, then level 2).
 
     Returns:
         A frame with ``file``, one column per class, and ``tags`` (tagging: the classes
@@ -96,13 +99,24 @@ def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
     """
     from kerastag.modelio import read_metadata
 
-    if read_metadata(model_path).get("task") == "classification":
-        frame = classify_files(Path(model_path), paths)
-        if out_csv is not None:
-            with atomic_path(out_csv) as tmp:
-                frame.to_csv(tmp, index=False)
-        return frame
-    _, frame_model, metadata, spec = load_tagger(Path(model_path))
+    model_path = Path(model_path)
+    if model_path.is_dir():
+        from kerastag.ensemble import predict_stacked
+
+        frame = predict_stacked(model_path, paths)
+    elif read_metadata(model_path).get("task") == "classification":
+        frame = classify_files(model_path, paths)
+    else:
+        frame = tag_files(model_path, paths, threshold=threshold, plot_dir=plot_dir)
+    if out_csv is not None:
+        with atomic_path(out_csv) as tmp:
+            frame.to_csv(tmp, index=False)
+    return frame
+
+
+def tag_files(model_path: Path, paths, *, threshold: float, plot_dir: Path | None) -> pd.DataFrame:
+    """Paper-A tagging: the tags over ``threshold``; optional plots per clip."""
+    _, frame_model, metadata, spec = load_tagger(model_path)
     classes = metadata["classes"]
     records = []
     for path in expand_paths(paths):
@@ -112,11 +126,7 @@ def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
                         "tags": " ".join(tags)})
         if plot_dir is not None:
             _plot(result, classes, spec, Path(plot_dir))
-    frame = pd.DataFrame.from_records(records)
-    if out_csv is not None:
-        with atomic_path(out_csv) as tmp:
-            frame.to_csv(tmp, index=False)
-    return frame
+    return pd.DataFrame.from_records(records)
 
 
 def _plot(result: ClipPrediction, classes, spec, plot_dir: Path) -> Path:
@@ -129,17 +139,29 @@ def _plot(result: ClipPrediction, classes, spec, plot_dir: Path) -> Path:
 
 def classify_files(model_path: Path, paths) -> pd.DataFrame:
     """Paper-B scoring: each clip's class probabilities, averaged over its excerpts."""
+    files = expand_paths(paths)
+    probs, classes = classification_probs(model_path, files)
+    return probability_frame(files, probs, classes)
+
+
+def classification_probs(model_path: Path, files: list[Path]) -> tuple[np.ndarray, list[str]]:
+    """``(clips, classes)`` probabilities of a saved paper-B model, and its class names."""
     from kerastag.excerpts import predict_clips
-    from kerastag.metrics import top_k_labels
     from kerastag.modelio import load_model, read_metadata
 
     metadata = read_metadata(model_path)
-    model, spec, classes = load_model(model_path), saved_feature_spec(metadata), metadata["classes"]
-    files = expand_paths(paths)
+    model, spec = load_model(model_path), saved_feature_spec(metadata)
     features = [classification_features(spec, path) for path in files]
     probs = predict_clips(model, features, length=metadata["excerpt"], hop=metadata["hop"],
                           pad_value=metadata["pad_value"])
-    frame = pd.DataFrame(probs.round(4), columns=classes)
+    return probs, metadata["classes"]
+
+
+def probability_frame(files: list[Path], probs: np.ndarray, classes) -> pd.DataFrame:
+    """``file``, one column per class (4 decimals) and ``tags`` = the top three labels."""
+    from kerastag.metrics import top_k_labels
+
+    frame = pd.DataFrame(np.asarray(probs).round(4), columns=list(classes))
     frame.insert(0, "file", [str(p) for p in files])
     frame["tags"] = [" ".join(labels) for labels in top_k_labels(probs, classes, k=3)]
     return frame

@@ -600,6 +600,7 @@ def level2_meta(level1: Level1, names: Sequence[str], seed: int) -> dict:
             "classes": list(level1.classes), "feature_names": list(names),
             "n_mfcc": n_mfcc, "seed": seed, "params": dict(LEVEL2_PARAMS),
             "n_train_clips": int(level1.train_fnames.size),
+            "run_dir": str(Path(level1.run_dir).resolve()),
             "xgboost_version": xgboost.__version__}
 
 
