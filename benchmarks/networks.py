@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     print(_machine_line(machine))
     policy = _set_precision(args.mixed_precision, machine)
     print(f"precision policy: {policy}")
+    if args.grouped_conv_without_xla:
+        _grouped_conv_without_xla()
+        print("diagnostic: grouped convolutions run without XLA (not what kerastag does)")
     started = time.perf_counter()
 
     pipelines = {}
@@ -129,6 +132,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--passes", type=int, default=3, help="timed pipeline epochs")
     parser.add_argument("--mixed-precision", action="store_true",
                         help="mixed_float16 policy (for a GPU; recorded as such on a CPU)")
+    parser.add_argument("--grouped-conv-without-xla", action="store_true",
+                        help="diagnostic: run grouped convolutions as plain "
+                             "tf.nn.convolution instead of Keras' XLA-compiled path")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -285,6 +291,30 @@ def _machine_line(m: dict) -> str:
     gpus = ", ".join(m["gpus"]) or "none"
     return (f"machine: {m['cores']} usable core(s), {m['cpu']}, TensorFlow {m['tensorflow']}, "
             f"Keras {m['keras']}, GPU: {gpus}, 1-min load average {m['load_1min']:.2f}")
+
+
+def _grouped_conv_without_xla() -> None:
+    """Make Keras' TensorFlow ``conv`` run 2-D channels-last grouped convolutions eagerly.
+
+    Keras 3 compiles every grouped convolution with XLA on TensorFlow ("broken on CPU
+    without XLA"); on this CPU XLA's gradient of a grouped convolution is orders of
+    magnitude slower than TensorFlow's own kernel, which gives the same values in
+    TensorFlow 2.21. Diagnostic only: it patches a private Keras function in this process.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import nn as tf_nn
+
+    original = tf_nn.conv
+
+    def conv(inputs, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+        data_format = data_format or keras.config.image_data_format()
+        grouped = len(inputs.shape) == 4 and inputs.shape[-1] != kernel.shape[-2]
+        if not grouped or data_format != "channels_last":
+            return original(inputs, kernel, strides, padding, data_format, dilation_rate)
+        return tf.nn.convolution(inputs, kernel, strides, padding.upper(), data_format="NHWC",
+                                 dilations=dilation_rate)
+
+    tf_nn.conv = conv
 
 
 def _set_precision(mixed: bool, machine: dict) -> str:

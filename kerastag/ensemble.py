@@ -29,14 +29,16 @@ def mfcc_statistics_of_run(config: ExperimentConfig) -> dict[str, np.ndarray]:
 def stack_run(run_dir: Path, out_dir: Path | None = None, *, log=print):
     """Level 2 over a finished paper-B run; returns the stacking result."""
     from kerastag.experiment import read_run_config
-    from kerastag.stacking import run_stacking
+    from kerastag.stacking import read_level1, run_stacking
 
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
     if config.task != "classification":
         raise KerastagError(f"{run_dir}: stacking needs a paper-B (task: classification) run")
+    rows = [row.name for row in config.rows]
+    read_level1(run_dir, rows)  # check every model's files before the MFCC work
     stack = config.stack
-    result = run_stacking(run_dir, out_dir, mfcc_stats=mfcc_statistics_of_run(config),
+    result = run_stacking(run_dir, out_dir, mfcc_stats=mfcc_statistics_of_run(config), rows=rows,
                           seed=stack.seed if stack else config.seed,
                           n_jobs=stack.n_jobs if stack else None)
     table = Path(out_dir or run_dir / "stack") / "table.csv"

@@ -119,3 +119,47 @@ def test_bad_level1_configs_are_one_line_errors(fsd_demo, tmp_path, rows, args, 
     assert result.exit_code == 2, result.output
     assert expected in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1 or "training" in result.output
+
+
+@pytest.fixture(scope="module")
+def stacked_run(level1_run):
+    out, _ = level1_run
+    result = invoke("stack", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_stack_writes_table_model_and_submission(stacked_run):
+    stack = stacked_run / "stack"
+    table = pd.read_csv(stack / "table.csv")
+    assert table["model"].tolist() == ["rx_logmel_mixup", "average", "stack"]
+    meta = json.loads((stack / "level2_meta.json").read_text())
+    assert meta["model_order"] == ["rx_logmel_mixup"]
+    assert len(meta["feature_names"]) == 8 + 4 * 64  # 8 demo classes + MFCC statistics
+    import xgboost
+
+    booster = xgboost.Booster()
+    booster.load_model(stack / "level2.json")  # XGBoost's own JSON format
+    assert (stack / "submission.csv").exists() and (stack / "map_per_class.png").exists()
+
+
+def test_stack_folder_scores_new_audio_end_to_end(stacked_run, fsd_demo):
+    clips = sorted((fsd_demo[0] / "FSDKaggle2018.audio_test").glob("*.wav"))[:3]
+    result = invoke("predict", stacked_run / "stack", *clips)
+    assert result.exit_code == 0, result.output
+    submission = pd.read_csv(stacked_run / "stack" / "submission.csv").set_index("fname")["label"]
+    for clip in clips:
+        assert f"{clip}: {submission[clip.name]}" in result.output
+
+
+def test_stack_without_an_out_of_fold_file_names_the_model(stacked_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(stacked_run, copy, ignore=shutil.ignore_patterns("models", "stack"))
+    (copy / "level1" / "rx_logmel_mixup.oof.csv").unlink()
+    result = invoke("stack", copy)
+    assert result.exit_code == 2
+    assert result.output.startswith("error: ") and "Traceback" not in result.output
+    assert "rx_logmel_mixup" in result.output and "oof" in result.output
+    assert len(result.output.strip().splitlines()) == 1
