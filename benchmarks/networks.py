@@ -29,12 +29,18 @@ In one run, on this machine, it measures:
 before the models are built. It is meant for a GPU; on a CPU the run is recorded as such
 (float16 on a CPU is not a speed-up).
 
+``--grouped-conv-without-xla`` is a diagnostic: Keras 3 runs every grouped convolution
+(ResNeXt, SE-ResNeXt, DPN, Wave-ResNeXt) through an XLA-compiled function on TensorFlow,
+whose gradient is very slow on a CPU; the flag patches Keras in this process to run them
+as plain ``tf.nn.convolution`` (same values with TensorFlow 2.21), to show what that
+path costs. It is not what kerastag does.
+
 Usage::
 
     python benchmarks/networks.py [--batch 32] [--steps 3] [--warmup 1] [--all]
                                   [--networks NAME[:wave] ...] [--clips 500]
                                   [--wave-clips 200] [--passes 3] [--mixed-precision]
-                                  [--json PATH]
+                                  [--grouped-conv-without-xla] [--json PATH]
 """
 
 from __future__ import annotations

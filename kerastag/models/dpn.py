@@ -29,6 +29,7 @@ from kerastag.errors import ModelError
 from kerastag.models.backbone_utils import (
     BACKBONE_NAME, assemble, attach_backbone, batch_norm, check_head, check_input_shape,
     check_int, check_int_tuple, check_weights)
+from kerastag.models.layers import GroupedConv2D
 
 DPN_VARIANTS: dict[str, dict] = {
     "dpn68": dict(init_features=10, stem_kernel=3, k_r=128, groups=32, k_sec=(3, 4, 12, 3),
@@ -167,10 +168,10 @@ def build_dpn(input_shape, n_classes: int, *, variant: str = "dpn68",
 
 
 def _conv(filters: int, kernel: int, name: str, *, stride: int = 1,
-          groups: int = 1) -> keras.layers.Conv2D:
+          groups: int = 1) -> GroupedConv2D:
     """A bias-free, unpadded Conv2D."""
-    return keras.layers.Conv2D(filters, kernel, strides=stride, groups=groups, use_bias=False,
-                               kernel_initializer=_CONV_INIT, name=name)
+    return GroupedConv2D(filters, kernel, strides=stride, groups=groups, use_bias=False,
+                         kernel_initializer=_CONV_INIT, name=name)
 
 
 def _bn_relu(x, name: str):

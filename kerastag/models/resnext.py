@@ -31,6 +31,7 @@ import keras
 from kerastag.models.backbone_utils import (
     BACKBONE_NAME, assemble, attach_backbone, batch_norm, check_bool, check_head,
     check_input_shape, check_int, check_int_tuple, check_weights)
+from kerastag.models.layers import GroupedConv2D
 
 RESNEXT50_BLOCKS = (3, 4, 6, 3)
 _CONV_INIT = "he_normal"
@@ -156,10 +157,10 @@ def _architecture(kwargs: dict) -> str:
 
 
 def _conv(filters: int, kernel: int, name: str, *, stride: int = 1, groups: int = 1,
-          padding: str = "valid") -> keras.layers.Conv2D:
+          padding: str = "valid") -> GroupedConv2D:
     """A bias-free Conv2D (a BatchNormalization follows it)."""
-    return keras.layers.Conv2D(filters, kernel, strides=stride, padding=padding, groups=groups,
-                               use_bias=False, kernel_initializer=_CONV_INIT, name=name)
+    return GroupedConv2D(filters, kernel, strides=stride, padding=padding, groups=groups,
+                         use_bias=False, kernel_initializer=_CONV_INIT, name=name)
 
 
 def _stem(x, filters: int):
