@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 
 if importlib.util.find_spec("kerastag") is None:  # run from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _machine import machine_line, usable_cores  # noqa: E402
 
 TARGET_PARALLEL_SPEEDUP = 1.7
 TARGET_CACHE_SPEEDUP = 20.0
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kerastag-bench-features-") as tmp:
         tmp = Path(tmp)
         wavs = _demo_chunks(tmp, args.clips, args.seed)
-        print(_machine_line())
+        print(machine_line())
         print(f"clips: {len(wavs)} CHiME-Home demo chunks (4 s, 16 kHz), "
               f"best of {args.repeat} run(s)")
         forkserver_s = _warm_up(spec, wavs, tmp, args.workers)
@@ -80,20 +81,6 @@ def _demo_chunks(folder: Path, clips: int, seed: int) -> list[Path]:
 
     root, _ = make_chime_home_demo(folder / "data", clips=clips, seed=seed)
     return sorted((root / "chunks").glob("*.16kHz.wav"))[:clips]
-
-
-def _machine_line() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"machine: {_usable_cores()} usable core(s), {model}, "
-            f"1-min load average {load:.2f} at start")
 
 
 def _warm_up(spec, wavs: list[Path], tmp: Path, workers: int) -> float:

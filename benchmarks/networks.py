@@ -64,6 +64,7 @@ import numpy as np  # noqa: E402
 
 from kerastag.mixing import MixingSpec  # noqa: E402
 from kerastag.models.paper_b import build_network  # noqa: E402
+from _machine import cpu_model, usable_cores  # noqa: E402
 
 CLASSES = 41
 TF_SHAPE, WAVE_SHAPE = (64, 150, 3), (66150,)
@@ -278,15 +279,8 @@ def machine_info() -> dict:
     """Cores, CPU model, versions, GPUs, load: the context of the figures."""
     import tensorflow as tf
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cores = usable_cores()
+    model = cpu_model()
     return {"cores": cores, "cpu": model, "tensorflow": tf.__version__,
             "keras": keras.__version__, "python": platform.python_version(),
             "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],

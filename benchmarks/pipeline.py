@@ -47,6 +47,7 @@ if importlib.util.find_spec("kerastag") is None:  # run from a checkout, not ins
 import numpy as np  # noqa: E402
 
 from kerastag.mixing import MixingSpec, mix_pairs_python  # noqa: E402
+from _machine import cpu_model, load_average, usable_cores  # noqa: E402
 
 FRAMES, MELS, TAGS, BATCH = 124, 128, 7, 44
 MODES = {
@@ -247,19 +248,12 @@ def _print_summary(figures: dict) -> bool:
 
 
 def _machine_line() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     import tensorflow as tf
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = usable_cores()
     gpus = len(tf.config.list_physical_devices("GPU"))
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = load_average()
     return (f"machine: {cores} usable core(s), {model}, {gpus} GPU(s), TensorFlow "
             f"{tf.__version__}, 1-min load average {load:.2f}")
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -30,7 +29,8 @@ from pathlib import Path
 if importlib.util.find_spec("kerastag") is None:  # run from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
+from _machine import machine_line  # noqa: E402
 
 FSD_TRAIN_CLIPS = 9473
 FSD_TEST_CLIPS = 1600
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     names = feature_names([f"m{i}" for i in range(args.models)],
                           [f"c{i}" for i in range(args.classes)], N_MFCC)
     meta = {"feature_names": names, "classes": [f"c{i}" for i in range(args.classes)]}
-    print(_machine_line())
+    print(machine_line())
     print(f"level 2: {args.rows} x {X.shape[1]} training rows, {args.classes} classes, "
           f"{args.test_rows} test rows, n_jobs={args.jobs}")
     start = time.perf_counter()
@@ -94,20 +94,6 @@ def _random_meta(rows: int, classes: int, models: int, seed: int, *,
     if labels:  # every class present, the rest uniform
         y = np.concatenate([np.arange(classes), rng.integers(0, classes, rows - classes)])
     return np.hstack(blocks), y
-
-
-def _machine_line() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"machine: {os.cpu_count()} core(s), {model}, "
-            f"1-min load average {load:.2f} at start")
 
 
 def _report(args: argparse.Namespace, fit_s: float, predict_s: float) -> None:

@@ -2,10 +2,12 @@
 
 Importing the package registers every custom Keras layer of kerastag, so a saved
 ``.keras`` model loads with ``keras.saving.load_model`` and no ``custom_objects``.
-The ``kerastag`` command line skips that import (it loads TensorFlow, seconds) so that
-``kerastag --help`` is instant; its commands import the models when they need them.
+The ``kerastag`` command line and multiprocessing workers (feature extraction) skip that
+import, which loads TensorFlow (seconds): ``kerastag --help`` stays instant and feature
+workers start fast. Whatever loads a model imports :mod:`kerastag.models` itself.
 """
 
+import multiprocessing as _multiprocessing
 import os as _os
 import sys as _sys
 
@@ -13,5 +15,7 @@ __version__ = "0.1.0"
 
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
-if _os.path.basename(_sys.argv[0] if _sys.argv else "") != "kerastag":
+_is_cli = _os.path.basename(_sys.argv[0] if _sys.argv else "") == "kerastag"
+_is_worker = _multiprocessing.parent_process() is not None
+if not (_is_cli or _is_worker):
     from kerastag import models  # noqa: E402,F401  (registers the custom layers)

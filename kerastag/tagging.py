@@ -55,7 +55,7 @@ class TaggingTask:
         return [Unit(row, name) for row in self.config.rows for name in names]
 
     def train_unit(self, data: TaggingData, unit: Unit) -> UnitResult:
-        from kerastag.training import predict_scores, train_crnn, unit_seed
+        from kerastag.training import train_crnn, unit_seed
 
         seed = unit_seed(self.config.seed, unit.row.name, unit.name)
         split, test = self._split(data, unit, seed)

@@ -45,7 +45,7 @@ def test_demo_layouts_pass_check(request, fixture):
     result = invoke("data", "check", root)
     assert result.exit_code == 0, result.output
     assert "problems: none" in result.output
-    assert f"clips:  " in result.output
+    assert "clips:  " in result.output
 
 
 def test_chime_reader_returns_exactly_what_the_demo_wrote(chime_demo):

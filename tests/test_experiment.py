@@ -1,6 +1,5 @@
 """``kerastag run`` / ``evaluate`` / ``predict`` end to end on a tiny demo config."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -85,8 +84,8 @@ def test_saved_model_reloads_in_a_fresh_process(finished_run, chime_demo, tmp_pa
     np.save(tmp_path / "x.npy", x)
     code = (
         "import sys, numpy as np, keras, kerastag\n"
-        f"model = keras.saving.load_model(sys.argv[1])\n"
-        f"np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))\n")
+        "model = keras.saving.load_model(sys.argv[1])\n"
+        "np.save(sys.argv[3], model.predict(np.load(sys.argv[2]), verbose=0))\n")
     subprocess.run([sys.executable, "-c", code, str(model_path), str(tmp_path / "x.npy"),
                     str(tmp_path / "p.npy")], check=True, capture_output=True)
     np.testing.assert_allclose(np.load(tmp_path / "p.npy"), saved["scores"], atol=1e-5)
