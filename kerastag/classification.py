@@ -118,13 +118,14 @@ class ClassificationTask:
         """The row's network with ``model.args`` for it; a bad argument names the key."""
         from kerastag.models.paper_b import build_network
 
-        kwargs = dict(self.config.model.args.get(row.network, {}))
+        kwargs = dict(self.config.model.args.get(row.network, {})) | dict(row.args)
         from kerastag.errors import ModelError
 
         try:
             return build_network(row.network, tuple(int(v) for v in input_shape), n_classes, **kwargs)
         except (TypeError, ModelError) as exc:
-            raise ConfigError(f"model.args.{row.network}: {exc}") from None
+            where = f"model.args.{row.network}" + (f" / rows[{row.name}].args" if row.args else "")
+            raise ConfigError(f"{where}: {exc}") from None
 
     def check_networks(self) -> None:
         """Build every row's network once, so a bad argument stops the run before any work."""

@@ -194,7 +194,8 @@ class RowConfig:
 
     Paper A: a sample-mixing ``augmentation`` and its ``alpha`` (the model is the config's).
     Paper B: also a ``network`` and an ``input`` (``logmel``, ``mfcc`` or ``wave``); ``id``
-    names the row (default: derived from the other fields).
+    names the row (default: derived from the other fields); ``args`` are builder arguments
+    for this row only, over ``model.args.<network>`` (e.g. a wave front end's ``bands``).
     """
 
     augmentation: str = "none"
@@ -203,6 +204,7 @@ class RowConfig:
     network: Optional[str] = None
     input: Optional[str] = None
     id: Optional[str] = None
+    args: dict = dataclasses.field(default_factory=dict, hash=False)
 
     def __post_init__(self):
         _check_choice("rows[].augmentation", self.augmentation, MIXING_MODES)

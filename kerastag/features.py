@@ -35,6 +35,7 @@ import math
 import multiprocessing
 import os
 import stat
+import zlib
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -743,11 +744,12 @@ def _compute_with_pool(pairs: list[tuple[Path, Path]], spec: FeatureSpec, worker
     _prime(spec)
     queue = collections.deque(_chunks(pairs, _chunk_size(len(pairs), workers)))
     pending: dict[Future, list[tuple[Path, Path]]] = {}
-    executor = ProcessPoolExecutor(max_workers=workers - 1, mp_context=_pool_context(),
-                                   initializer=_init_worker, initargs=(dict(_MEL_BASES),))
+    processes = min(workers - 1, len(queue) - 1)  # >= 1: there are >= 2 pairs
+    executor = ProcessPoolExecutor(max_workers=processes, mp_context=_pool_context(),
+                                   initializer=_init_worker, initargs=(_packed_mel_bases(),))
     try:
         while queue or pending:
-            while queue and len(pending) < 2 * (workers - 1):  # one running, one queued
+            while queue and len(pending) < 2 * processes:  # one running, one queued per process
                 chunk = queue.popleft()
                 pending[executor.submit(_compute_chunk, spec, chunk, keep)] = chunk
             if queue:
@@ -793,9 +795,22 @@ def _pool_context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("spawn")
 
 
-def _init_worker(mel_bases: Mapping[tuple, np.ndarray]) -> None:
+def _packed_mel_bases() -> dict[tuple, tuple[tuple[int, ...], str, bytes]]:
+    """The memoised filterbanks, zlib-compressed (mostly zeros: 262 kB -> ~6 kB).
+
+    Small start-up arguments let a worker start without making this process wait: the
+    pipe to a new worker holds 64 kB, and a larger write blocks until the worker has
+    imported its modules.
+    """
+    return {key: (basis.shape, basis.dtype.str, zlib.compress(basis.tobytes(), 1))
+            for key, basis in _MEL_BASES.items()}
+
+
+def _init_worker(packed_mel_bases: Mapping[tuple, tuple[tuple[int, ...], str, bytes]]) -> None:
     """Runs first in every worker: install the parent's filterbanks, one BLAS thread."""
-    _MEL_BASES.update(mel_bases)
+    for key, (shape, dtype, data) in packed_mel_bases.items():
+        basis = np.frombuffer(zlib.decompress(data), dtype=dtype).reshape(shape)
+        _MEL_BASES[key] = basis  # frombuffer of bytes: already read-only
     threadpool_limits(limits=1, user_api="blas")
 
 

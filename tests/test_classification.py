@@ -112,6 +112,7 @@ def test_predict_clip_without_audio_is_a_one_line_error(level1_run, tmp_path):
     (["{network: resnext50}"], None, "rows[0]: a classification row needs 'network' and 'input'"),
     (["{network: resnext50, input: spectrogram}"], None, "rows[0].input: unknown value 'spectrogram'"),
     (None, "{cardinalty: 2}", "model.args.resnext50"),
+    (["{id: w, network: resnext50, input: wave, args: {bandz: 4}}"], None, "rows[w].args"),
 ])
 def test_bad_level1_configs_are_one_line_errors(fsd_demo, tmp_path, rows, args, expected):
     config = tiny_config(tmp_path / "bad.yaml", fsd_demo[0], tmp_path / "cache", rows=rows, args=args)

@@ -191,3 +191,16 @@ def test_crnn_clearly_beats_chance_on_the_demo_data(tmp_path):
         f"rows: [{{augmentation: mixup, alpha: 0}}]\n")
     table = pd.read_csv(run_experiment(load_config(config_path), tmp_path / "out", log=lambda _: None))
     assert table["avg"][0] < 0.35, table.to_string()
+
+
+def test_evaluation_protocol_trains_on_development_and_scores_the_evaluation_set(chime_demo, tmp_path):
+    config = tmp_path / "eval.yaml"
+    tiny_config(config, chime_demo[0], tmp_path / "cache", rows=["{augmentation: mixup, alpha: 1.0}"])
+    config.write_text(config.read_text().replace("folds: [0, 1],", "protocol: evaluation,"))
+    result = invoke("run", config, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    saved = np.load(tmp_path / "out" / "predictions" / "mixup_a1" / "evaluation.npz")
+    evaluation_ids = {t.clip_id for t in chime_demo[1] if t.subset == "evaluation"}
+    assert set(saved["clip_ids"]) == evaluation_ids and len(saved["clip_ids"]) == len(evaluation_ids)
+    assert (tmp_path / "out" / "models" / "mixup_a1" / "evaluation.keras").exists()
+    assert len(pd.read_csv(tmp_path / "out" / "table.csv")) == 1
