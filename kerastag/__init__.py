@@ -16,6 +16,9 @@ __version__ = "0.1.0"
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
 
 _is_cli = _os.path.basename(_sys.argv[0] if _sys.argv else "") == "kerastag"
-_is_worker = _multiprocessing.parent_process() is not None
+# parent_process() is still None while a spawn/forkserver child unpickles its first task
+# or re-runs the parent's imports; _inheriting is True during exactly that phase.
+_is_worker = (_multiprocessing.parent_process() is not None
+              or getattr(_multiprocessing.current_process(), "_inheriting", False))
 if not (_is_cli or _is_worker):
     from kerastag import models  # noqa: E402,F401  (registers the custom layers)

@@ -228,6 +228,20 @@ def test_unreadable_cache_file_is_recomputed(clips, tmp_path):
     np.testing.assert_array_equal(np.load(first.files[2]), first.arrays[2])
 
 
+def test_cache_serves_clips_of_different_lengths(tmp_path):
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    wavs = [_write_wav(folder / f"c{i}.wav", seconds=seconds, seed=i)
+            for i, seconds in enumerate([0.5, 0.5, 1.0, 0.5, 0.25])]
+    cache = tmp_path / "cache"
+    first = extract(wavs, LogMelA(), cache_dir=cache, workers=1, progress=False)
+    again = extract(wavs, LogMelA(), cache_dir=cache, workers=1, progress=False)
+    assert again.cached == 5
+    assert [a.shape[0] for a in again.arrays] == [14, 14, 30, 14, 6]
+    for a, b in zip(first.arrays, again.arrays):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_foreign_params_json_is_refused(clips, tmp_path):
     cache = tmp_path / "cache"
     folder = cache_folder(LogMelA(), cache)
