@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from kerastag.excerpts import excerpt_dataset, excerpt_length  # noqa: E402
 from kerastag.mixing import MixingSpec  # noqa: E402
+from _machine import machine_line  # noqa: E402
 
 CLASSES, BANDS, SR, FRAMES_PER_S = 41, 64, 44100, 100
 MIN_S, MAX_S = 0.3, 30.0
@@ -153,12 +154,10 @@ def _describe(clips: list[np.ndarray]) -> str:
 
 
 def _machine_line() -> str:
+    """The shared machine line plus the TensorFlow version the pipeline ran on."""
     import tensorflow as tf
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"machine: {cores} usable core(s), TensorFlow {tf.__version__}, "
-            f"1-min load average {load:.2f}")
+    return f"{machine_line()}, TensorFlow {tf.__version__}"
 
 
 if __name__ == "__main__":
