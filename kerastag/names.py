@@ -1,0 +1,137 @@
+"""Every name kerastag knows, in one TensorFlow-free place.
+
+Config validation, the CLI's choices and the builders all read these tables, so a name is
+spelled once. Each table maps a name to where its implementation lives
+(``"package.module:attribute"``), resolved only when used (:func:`resolve`): reading
+this module imports nothing heavy, so ``kerastag --help`` and config loading stay fast.
+
+Adding an entry is how a new task, model family, feature type, dataset layout or
+mixing mode plugs in (``docs/architecture.md`` has the recipes); a test may add one for
+its own duration with ``monkeypatch.setitem``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+from collections.abc import Iterable
+
+#: ``task:`` of a config -> the class implementing :class:`kerastag.runner.task.Task`.
+TASKS: dict[str, str] = {
+    "tagging": "kerastag.tasks.tagging.task:TaggingTask",
+    "classification": "kerastag.tasks.classification.task:ClassificationTask",
+}
+
+#: Stages that run on a finished run folder after its task (named by
+#: ``Task.follow_up()``): paper B's level-2 stacking.
+STAGES: dict[str, str] = {
+    "stacking": "kerastag.tasks.stacking.run:stack_run",
+}
+
+#: The ``task`` recorded in a saved model (or ``stacking`` for a stack folder) ->
+#: the function that scores audio files with it (see :mod:`kerastag.predict`).
+PREDICTORS: dict[str, str] = {
+    "tagging": "kerastag.tasks.tagging.predict:predict_files",
+    "classification": "kerastag.tasks.classification.predict:predict_files",
+    "stacking": "kerastag.tasks.stacking.predict:predict_files",
+}
+
+#: ``dataset.layout`` -> reader ``(path, *, problems=None, ...) -> Dataset``.
+LAYOUTS: dict[str, str] = {
+    "chime-home": "kerastag.datasets.chime_home:read_chime_home",
+    "fsdkaggle2018": "kerastag.datasets.fsdkaggle2018:read_fsdkaggle2018",
+    "csv": "kerastag.datasets.csv_layout:read_csv_dataset",
+}
+
+#: Layouts with a built-in demo generator.
+DEMO_LAYOUTS: dict[str, str] = {
+    "chime-home": "kerastag.datasets.demo:make_chime_home_demo",
+    "fsdkaggle2018": "kerastag.datasets.demo:make_fsdkaggle2018_demo",
+}
+
+#: Feature type (``features.type``, a paper-B row's ``features``) -> its config section,
+#: a frozen dataclass with a ``type`` key whose ``spec()`` builds the feature definition
+#: (a :class:`kerastag.features.FeatureSpec`).
+FEATURE_TYPES: dict[str, str] = {
+    "logmel_a": "kerastag.config.sections:LogMelAFeatures",
+    "logmel": "kerastag.config.sections:ExcerptFeatures",
+    "mfcc": "kerastag.config.sections:ExcerptFeatures",
+    "wave": "kerastag.config.sections:ExcerptFeatures",
+}
+
+#: The feature types a paper-B row may take (clip-level excerpts).
+EXCERPT_FEATURE_TYPES: tuple[str, ...] = ("logmel", "mfcc", "wave")
+
+#: Model family (``model.type``, a paper-B row's ``network``) -> builder.
+MODEL_FAMILIES: dict[str, str] = {
+    "crnn_attloc": "kerastag.models.crnn:build_crnn_attloc",
+    "xception": "kerastag.models.networks:NETWORKS.xception",
+    "resnet50": "kerastag.models.networks:NETWORKS.resnet50",
+    "resnext50": "kerastag.models.networks:NETWORKS.resnext50",
+    "se_resnext50": "kerastag.models.networks:NETWORKS.se_resnext50",
+    "dpn68": "kerastag.models.networks:NETWORKS.dpn68",
+    "dpn92": "kerastag.models.networks:NETWORKS.dpn92",
+    "wave_resnext": "kerastag.models.networks:NETWORKS.wave_resnext",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class MixingMode:
+    """What a sample-mixing mode needs (the formulas are in :mod:`kerastag.mixing`).
+
+    Attributes:
+        uses_alpha: its strength is ``alpha`` (Beta(alpha, alpha)); ``alpha == 0`` then
+            means no mixing, and the row's name carries the alpha.
+        mixes_labels: the labels (and sample weights) are mixed, so they must be floating.
+        mix: ``"module:function"`` of ``(x_i, x_j, y_i, y_j, lam) -> (x, y)`` on
+            batch tensors, ``lam`` shaped to broadcast over ``x``.
+    """
+
+    uses_alpha: bool
+    mixes_labels: bool
+    mix: str | None
+
+
+#: ``rows[].mixing`` -> the mode (paper A's four, and none).
+MIXING_MODES: dict[str, MixingMode] = {
+    "none": MixingMode(uses_alpha=False, mixes_labels=False, mix=None),
+    "mixup": MixingMode(uses_alpha=True, mixes_labels=True, mix="kerastag.mixing:mixup"),
+    "samplepairing": MixingMode(uses_alpha=False, mixes_labels=False,
+                                mix="kerastag.mixing:samplepairing"),
+    "mixup_lp": MixingMode(uses_alpha=True, mixes_labels=False, mix="kerastag.mixing:mixup_lp"),
+    "extrapolation": MixingMode(uses_alpha=True, mixes_labels=False,
+                                mix="kerastag.mixing:extrapolation"),
+}
+
+VALIDATION_MODES = ("holdout", "test_fold")
+PROTOCOLS = ("crossval", "evaluation")
+INPUT_NORMS = ("dataset", "batchnorm", "none")
+LR_SCHEDULES = ("none", "plateau", "cosine")
+
+
+def uses_alpha(mode: str) -> bool:
+    """True when mixing ``mode`` is parametrised by ``alpha``."""
+    return MIXING_MODES[mode].uses_alpha
+
+
+def resolve(target: str):
+    """Import ``"package.module:attr[.key]"`` and return the attribute (``.key``
+    indexes a dict attribute)."""
+    module_name, _, attribute = target.partition(":")
+    value = importlib.import_module(module_name)
+    name, _, key = attribute.partition(".")
+    value = getattr(value, name)
+    return value[key] if key else value
+
+
+def suggest(value: object, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the nearest of ``choices``, or an empty string."""
+    close = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_name(what: str, value: object, choices: Iterable[str]) -> str:
+    """The message for a name that is not in a table: the nearest and every valid one."""
+    choices = list(choices)
+    return f"{what}: unknown value {value!r}{suggest(value, choices)}; expected one of {', '.join(choices)}"
