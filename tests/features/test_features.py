@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
+from typing import ClassVar
 
 import librosa
 import numpy as np
@@ -13,6 +16,7 @@ from kerastag.errors import AudioError, FeatureError
 from kerastag.features import (
     SPECS,
     FeatureResult,
+    FeatureSpec,
     LogMelA,
     TimeFrequencyB,
     Wave,
@@ -126,24 +130,55 @@ def test_wave_extract_resamples_to_44k(tmp_path):
 
 
 def test_spec_from_dict_round_trips_and_names_valid_specs():
-    for spec in (LogMelA(n_mels=64), TimeFrequencyB(kind="mfcc"), Wave(sr=22050)):
+    for spec in (LogMelA(n_mels=64), TimeFrequencyB(kind="mfcc"),
+                 TimeFrequencyB(kind="logmel", sample_rate=22050), Wave(sample_rate=22050)):
         assert spec_from_dict(spec.to_dict()) == spec
         assert SPECS[spec.name] is type(spec)
-    with pytest.raises(FeatureError, match="logmel_a, timefreq_b, wave"):
+    with pytest.raises(FeatureError, match="logmel_a, logmel, mfcc, wave"):
         spec_from_dict({"name": "spectrogram"})
     with pytest.raises(FeatureError, match="hop"):
         spec_from_dict({"name": "logmel_a", "hop": 256})
     with pytest.raises(FeatureError, match="kind.*'cqt'"):
-        spec_from_dict({"name": "timefreq_b", "kind": "cqt"})
+        spec_from_dict({"name": "mfcc", "kind": "cqt"})
+    with pytest.raises(FeatureError, match="kind.*'cqt'"):
+        TimeFrequencyB(kind="cqt")
     with pytest.raises(FeatureError, match="fmax=9000"):
         LogMelA(fmax=9000)
+
+
+def test_a_specs_name_is_its_feature_type():
+    from kerastag.names import FEATURE_TYPES
+
+    assert (LogMelA().name, Wave().name) == ("logmel_a", "wave")
+    assert [TimeFrequencyB(kind=kind).name for kind in ("logmel", "mfcc")] == ["logmel", "mfcc"]
+    assert spec_from_dict({"name": "mfcc", "n_mfcc": 32}) == TimeFrequencyB(kind="mfcc",
+                                                                            n_mfcc=32)
+    assert spec_from_dict({"name": "logmel"}) == TimeFrequencyB()
+    assert set(SPECS) == set(FEATURE_TYPES)  # one name per feature type
+    assert cache_folder(TimeFrequencyB(kind="mfcc"), "c").name.startswith("mfcc-")
+
+
+@pytest.mark.parametrize("params", [{"n_fft": 1024.0}, {"sample_rate": True},
+                                    {"n_mels": 0}, {"fmax": float("nan")},
+                                    {"log_offset": 0}, {"fmin": "0"}])
+def test_bad_spec_values_are_refused_with_the_shared_rule(params):
+    key = next(iter(params))
+    with pytest.raises(FeatureError, match=f"feature logmel_a: {key}: expected"):
+        LogMelA(**params)
+
+
+def test_spec_values_are_stored_as_int_and_float():
+    spec = LogMelA(sample_rate=np.int64(22050), fmin=np.float32(20), fmax=8000)
+    assert type(spec.sample_rate) is int and type(spec.fmin) is float
+    assert type(spec.fmax) is float and spec_from_dict(spec.to_dict()) == spec
 
 
 def test_sample_rates():
     assert LogMelA().sample_rate == 16000
     assert TimeFrequencyB().sample_rate == 44100
     assert (TimeFrequencyB().win_length, TimeFrequencyB().hop_length) == (3528, 441)
-    assert (TimeFrequencyB(sr=22050).win_length, TimeFrequencyB(sr=22050).hop_length) == \
+    assert (TimeFrequencyB(sample_rate=22050).win_length,
+            TimeFrequencyB(sample_rate=22050).hop_length) == \
         (1764, 220)
 
 
@@ -330,3 +365,26 @@ def test_two_workers_match_one_worker_and_report_errors_cleanly(tmp_path):
         _assert_one_line_naming(info, corrupt)
         assert cached_path(corrupt, LogMelA(), cache).exists() is False
         assert not [p for p in _npy_files(cache) if p.name.startswith(".")]
+
+
+@dataclasses.dataclass(frozen=True)
+class _ProcessProbe(FeatureSpec):
+    """A spec whose features say which process computed them and what it had imported."""
+
+    name: ClassVar[str] = "probe"
+    description: ClassVar[str] = "probe"
+    sample_rate: int = 16000
+
+    def compute(self, waveform: np.ndarray) -> np.ndarray:
+        return np.array([os.getpid(), "tensorflow" in sys.modules], dtype=np.int64)
+
+
+def test_pool_workers_do_not_import_tensorflow(tmp_path):
+    folder = tmp_path / "audio"
+    folder.mkdir()
+    wavs = [_write_wav(folder / f"c{i}.wav", seconds=0.1, seed=i) for i in range(6)]
+    result = extract(wavs, _ProcessProbe(), cache_dir=tmp_path / "cache", workers=2,
+                     progress=False)
+    from_workers = [a for a in result.arrays if a[0] != os.getpid()]
+    assert from_workers  # the pool takes the first chunks
+    assert [bool(a[1]) for a in from_workers] == [False] * len(from_workers)

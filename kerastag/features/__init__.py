@@ -1,0 +1,49 @@
+"""The papers' input features, and a parallel extractor with an on-disk cache.
+
+One concern per module:
+
+- :mod:`kerastag.features.specs`: the feature specs (:class:`LogMelA`,
+  :class:`TimeFrequencyB`, :class:`Wave`), :func:`spec_from_dict` and the numpy log-mel;
+- :mod:`kerastag.features.cache`: the cache layout, its writer and its reader;
+- :mod:`kerastag.features.extraction`: :func:`extract` and its worker pool.
+
+The package imports no TensorFlow (nor librosa): feature workers import it and must
+start fast (see ``kerastag/__init__.py``).
+"""
+
+from kerastag.features.cache import (
+    CACHE_FORMAT_VERSION,
+    cache_folder,
+    cached_path,
+    clip_key,
+    load_cached,
+    spec_hash,
+)
+from kerastag.features.extraction import FeatureResult, extract
+from kerastag.features.specs import (
+    SPECS,
+    FeatureSpec,
+    LogMelA,
+    TimeFrequencyB,
+    Wave,
+    mel_basis,
+    spec_from_dict,
+)
+
+__all__ = [
+    "CACHE_FORMAT_VERSION",
+    "SPECS",
+    "FeatureResult",
+    "FeatureSpec",
+    "LogMelA",
+    "TimeFrequencyB",
+    "Wave",
+    "cache_folder",
+    "cached_path",
+    "clip_key",
+    "extract",
+    "load_cached",
+    "mel_basis",
+    "spec_from_dict",
+    "spec_hash",
+]
