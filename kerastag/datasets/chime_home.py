@@ -18,9 +18,10 @@ from pathlib import Path
 
 from kerastag.datasets.base import Clip, Dataset, Problems
 from kerastag.errors import DatasetError
-from kerastag.paper import CHIME_HOME_TAGS
+from kerastag.reference_results import CHIME_HOME_TAGS
 
 LAYOUT = "chime-home"
+CHUNKS_DIR = "chunks"
 DEV_LIST = "development_chunks_refined.csv"
 CROSSVAL_LIST = "development_chunks_refined_crossval_dcase2016.csv"
 EVAL_LIST = "evaluation_chunks_refined.csv"
@@ -45,9 +46,10 @@ def find_root(path: str | Path) -> Path:
             f"'kerastag data download chime-home --to DIR', or make the demo with "
             f"'kerastag data demo --layout chime-home --out DIR')")
     for candidate in (path, path / "chime_home"):
-        if (candidate / CROSSVAL_LIST).is_file() or (candidate / "chunks").is_dir():
+        if (candidate / CROSSVAL_LIST).is_file() or (candidate / CHUNKS_DIR).is_dir():
             return candidate
-    raise DatasetError(f"{path}: not a CHiME-Home folder (no {CROSSVAL_LIST} or chunks/ inside)")
+    raise DatasetError(f"{path}: not a CHiME-Home folder "
+                       f"(no {CROSSVAL_LIST} or {CHUNKS_DIR}/ inside)")
 
 
 def looks_like(path: Path) -> bool:
@@ -118,7 +120,7 @@ def read_annotation(path: Path, problems: Problems) -> dict[str, str]:
 
 
 def _make_clip(root: Path, name: str, fold: int | None, subset: str, problems: Problems):
-    chunks = root / "chunks"
+    chunks = root / CHUNKS_DIR
     annotation = read_annotation(chunks / f"{name}.csv", problems)
     tags = tags_from_majorityvote(annotation.get("majorityvote", ""), chunks / f"{name}.csv", problems)
     path_16k, path_48k = chunks / f"{name}.16kHz.wav", chunks / f"{name}.48kHz.wav"

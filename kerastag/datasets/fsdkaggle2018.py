@@ -26,20 +26,25 @@ from kerastag.datasets.folds import stratified_folds
 from kerastag.errors import DatasetError
 
 LAYOUT = "fsdkaggle2018"
-ZENODO_TRAIN = Path("FSDKaggle2018.meta") / "train_post_competition.csv"
-ZENODO_TEST = Path("FSDKaggle2018.meta") / "test_post_competition_scoring_clips.csv"
+ZENODO_META = "FSDKaggle2018.meta"
+ZENODO_TRAIN = Path(ZENODO_META) / "train_post_competition.csv"
+ZENODO_TEST = Path(ZENODO_META) / "test_post_competition_scoring_clips.csv"
 ZENODO_AUDIO = ("FSDKaggle2018.audio_train", "FSDKaggle2018.audio_test")
 KAGGLE_AUDIO = ("audio_train", "audio_test")
+KAGGLE_TRAIN = "train.csv"
+KAGGLE_SUBMISSION = "sample_submission.csv"
 TRAIN_COLUMNS = ("fname", "label", "manually_verified")
 ZENODO_TRAIN_COLUMNS = TRAIN_COLUMNS + ("freesound_id", "license")
 ZENODO_TEST_COLUMNS = ("fname", "label", "usage", "freesound_id", "license")
+# The header of sample_submission.csv; test_post_competition.csv has these and more.
+KAGGLE_TEST_COLUMNS = ("fname", "label")
 
 
 def variant_of(path: Path) -> str | None:
     """``"zenodo"``, ``"kaggle"`` or ``None`` for a folder."""
-    if (path / ZENODO_TRAIN).is_file() or (path / "FSDKaggle2018.meta").is_dir():
+    if (path / ZENODO_TRAIN).is_file() or (path / ZENODO_META).is_dir():
         return "zenodo"
-    if (path / "train.csv").is_file() and (path / "audio_train").is_dir():
+    if (path / KAGGLE_TRAIN).is_file() and (path / KAGGLE_AUDIO[0]).is_dir():
         return "kaggle"
     return None
 
@@ -69,7 +74,8 @@ def read_fsdkaggle2018(path: str | Path, *, problems: Problems | None = None,
                            f"'kerastag data download fsdkaggle2018 --to DIR')")
     variant = variant_of(root)
     if variant is None:
-        raise DatasetError(f"{root}: not an FSDKaggle2018 folder (no {ZENODO_TRAIN} or train.csv)")
+        raise DatasetError(f"{root}: not an FSDKaggle2018 folder "
+                           f"(no {ZENODO_TRAIN} or {KAGGLE_TRAIN})")
     if variant == "zenodo":
         train, test = _read_zenodo(root, problems)
         audio = ZENODO_AUDIO
@@ -91,12 +97,12 @@ def _read_zenodo(root: Path, problems: Problems):
 
 
 def _read_kaggle(root: Path, problems: Problems):
-    train = _read_csv(root / "train.csv", TRAIN_COLUMNS, problems)
+    train = _read_csv(root / KAGGLE_TRAIN, TRAIN_COLUMNS, problems)
     post = root / "test_post_competition.csv"
     if post.is_file():
-        test = _read_csv(post, ("fname", "label"), problems, exact=False)
+        test = _read_csv(post, KAGGLE_TEST_COLUMNS, problems, exact=False)
     else:
-        test = _read_csv(root / "sample_submission.csv", ("fname", "label"), problems)
+        test = _read_csv(root / KAGGLE_SUBMISSION, KAGGLE_TEST_COLUMNS, problems)
         test["label"] = ""  # sample_submission's labels are placeholders, not ground truth
     return train, test
 

@@ -1,4 +1,5 @@
-"""The synthetic datasets: exact layouts, determinism, atomic writing, distinct classes."""
+"""The synthetic datasets (kerastag.datasets.demo): exact layouts, determinism, atomic
+writing, distinct classes."""
 
 from __future__ import annotations
 
@@ -12,11 +13,17 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from kerastag.datasets import demo
+from kerastag.datasets.chime_home import ANNOTATION_KEYS, CROSSVAL_LIST, DEV_LIST, EVAL_LIST
 from kerastag.datasets.chime_home import read_chime_home
-from kerastag.datasets.demo import DemoClip, make_chime_home_demo, make_fsdkaggle2018_demo
+from kerastag.datasets.demo import (
+    FSD_CLASSES, FSD_LICENSES, DemoClip, make_chime_home_demo, make_fsdkaggle2018_demo,
+)
+from kerastag.datasets.demo import chime_home as chime_demo
+from kerastag.datasets.demo.chime_sounds import chime_chunk_audio
+from kerastag.datasets.demo.dsp import resample_48k_to_16k
 from kerastag.datasets.fsdkaggle2018 import read_fsdkaggle2018
 from kerastag.errors import DatasetError
+from kerastag.reference_results import CHIME_HOME_TAGS
 
 CHIME_CLIPS = 10  # + 8 evaluation chunks
 FSD_CLIPS = 12  # + 10 test clips
@@ -126,7 +133,7 @@ def test_chime_annotation_csv_has_the_eleven_keys_in_order(chime):
     root, truth = chime
     for clip in truth:
         rows = _read_rows(root / "chunks" / f"{clip.clip_id}.csv")
-        assert [row[0] for row in rows] == list(demo.CHIME_ANNOTATION_KEYS)
+        assert [row[0] for row in rows] == list(ANNOTATION_KEYS)
         assert all(len(row) == 2 for row in rows)
         values = dict(rows)
         assert values["chunkname"] == clip.clip_id
@@ -146,9 +153,9 @@ def test_chime_lists_and_balanced_crossval_folds(chime):
     root, truth = chime
     dev = [c for c in truth if c.subset == "development"]
     evaluation = [c for c in truth if c.subset == "evaluation"]
-    dev_rows = _read_rows(root / demo.CHIME_DEV_LIST)
-    crossval_rows = _read_rows(root / demo.CHIME_CROSSVAL_LIST)
-    eval_rows = _read_rows(root / demo.CHIME_EVAL_LIST)
+    dev_rows = _read_rows(root / DEV_LIST)
+    crossval_rows = _read_rows(root / CROSSVAL_LIST)
+    eval_rows = _read_rows(root / EVAL_LIST)
     assert dev_rows == [[str(i), c.clip_id] for i, c in enumerate(dev)]
     assert crossval_rows == [[str(i), c.clip_id, str(c.fold)] for i, c in enumerate(dev)]
     assert eval_rows == [[str(i), c.clip_id] for i, c in enumerate(evaluation)]
@@ -169,7 +176,7 @@ def test_chime_reader_reads_the_demo_unchanged(chime):
 
 
 def test_chime_tag_statistics_resemble_the_real_data():
-    chunks = demo._plan_chime_subset(np.random.default_rng(3), 400, "development", set())
+    chunks = chime_demo._plan_chime_subset(np.random.default_rng(3), 400, "development", set())
     counts = {label: sum(label in c.tags for c in chunks) for label in "cmfvpbo"}
     assert all(count > 40 for count in counts.values()), counts
     assert 0.07 < sum(not c.tags for c in chunks) / len(chunks) < 0.18
@@ -199,7 +206,7 @@ def test_fsd_zenodo_layout_and_headers(zenodo):
     assert [r[:3] for r in test_rows[1:]] == [
         [c.clip_id, c.tags[0], c.extra["usage"]] for c in test]
     assert {r[2] for r in test_rows[1:]} == {"Public", "Private"}
-    assert all(r[4] in demo.FSD_LICENSES and r[3].isdigit() for r in train_rows[1:] + test_rows[1:])
+    assert all(r[4] in FSD_LICENSES and r[3].isdigit() for r in train_rows[1:] + test_rows[1:])
     assert b"\r\n" not in (root / "FSDKaggle2018.meta" / "train_post_competition.csv").read_bytes()
 
 
@@ -232,9 +239,9 @@ def test_fsd_classes_are_balanced_real_labels(zenodo):
     _, truth = zenodo
     for subset in ("train", "test"):
         labels = [c.tags[0] for c in truth if c.subset == subset]
-        counts = [labels.count(name) for name in demo.FSD_CLASSES]
+        counts = [labels.count(name) for name in FSD_CLASSES]
         assert max(counts) - min(counts) <= 1
-    assert all(len(c.tags) == 1 and c.tags[0] in demo.FSD_CLASSES and c.fold is None for c in truth)
+    assert all(len(c.tags) == 1 and c.tags[0] in FSD_CLASSES and c.fold is None for c in truth)
 
 
 def test_fsd_kaggle_layout(kaggle):
@@ -250,7 +257,7 @@ def test_fsd_kaggle_layout(kaggle):
                               for c in train]
     assert submission[0] == ["fname", "label"]
     assert [r[0] for r in submission[1:]] == [c.clip_id for c in test]
-    assert all(r[1] == " ".join(demo.FSD_CLASSES[:3]) for r in submission[1:])
+    assert all(r[1] == " ".join(FSD_CLASSES[:3]) for r in submission[1:])
     assert sorted(p.name for p in (root / "audio_test").iterdir()) == [c.clip_id for c in test]
     assert all("usage" not in c.extra and c.tags for c in test)
 
@@ -259,7 +266,7 @@ def test_fsd_kaggle_layout(kaggle):
 def test_fsd_reader_reads_the_demo_unchanged(variant, zenodo, kaggle):
     root, truth = zenodo if variant == "zenodo" else kaggle
     dataset = read_fsdkaggle2018(root)
-    assert dataset.classes == tuple(sorted(demo.FSD_CLASSES))
+    assert dataset.classes == tuple(sorted(FSD_CLASSES))
     got = {c.clip_id: (c.subset, c.extra.get("manually_verified"), c.extra.get("usage"))
            for c in dataset.clips}
     assert got == {c.clip_id: (c.subset, c.extra.get("manually_verified"), c.extra.get("usage"))
@@ -293,7 +300,7 @@ def test_partly_existing_target_is_refused(tmp_path):
 
 def test_interrupted_generation_leaves_nothing_behind(tmp_path, monkeypatch):
     written = []
-    write_chunk = demo._write_chime_chunk
+    write_chunk = chime_demo._write_chime_chunk
 
     def write_two_then_fail(folder, chunk):
         if len(written) == 2:
@@ -301,7 +308,7 @@ def test_interrupted_generation_leaves_nothing_behind(tmp_path, monkeypatch):
         write_chunk(folder, chunk)
         written.append(chunk)
 
-    monkeypatch.setattr(demo, "_write_chime_chunk", write_two_then_fail)
+    monkeypatch.setattr(chime_demo, "_write_chime_chunk", write_two_then_fail)
     with pytest.raises(KeyboardInterrupt):
         make_chime_home_demo(tmp_path, clips=5)
     assert list(tmp_path.iterdir()) == []
@@ -318,8 +325,8 @@ def test_fsd_goes_beside_unrelated_files_and_shows_progress(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda out: make_chime_home_demo(out, clips=4), "clips must be >= 5, got 4"),
-    (lambda out: make_fsdkaggle2018_demo(out, clips=7), "clips must be >= 8, got 7"),
+    (lambda out: make_chime_home_demo(out, clips=4), "clips: expected an integer >= 5, got 4"),
+    (lambda out: make_fsdkaggle2018_demo(out, clips=7), "clips: expected an integer >= 8, got 7"),
     (lambda out: make_fsdkaggle2018_demo(out, clips=8, variant="dcase"), "got 'dcase'"),
 ])
 def test_bad_arguments_are_dataset_errors(tmp_path, call, message):
@@ -350,8 +357,8 @@ def _band_log_energies(y: np.ndarray, sr: int) -> np.ndarray:
 
 def _single_tag_chunk(tag: str, seed: int) -> np.ndarray:
     """The 16 kHz right channel ``[shape=(64000,)]`` of a chunk with only ``tag``."""
-    stereo = demo._chime_chunk_audio((tag,), np.random.default_rng(seed))
-    return demo._resample_48k_to_16k(stereo[1])
+    stereo = chime_chunk_audio((tag,), np.random.default_rng(seed))
+    return resample_48k_to_16k(stereo[1])
 
 
 def _active_centroid(y: np.ndarray, sr: int) -> float:
@@ -377,7 +384,7 @@ def test_chime_classes_are_distinct_to_a_simple_classifier():
     """Nearest class mean on band-energy statistics (leave one out) beats chance by far."""
     per_class = 5
     features, labels = [], []
-    for k, tag in enumerate(demo.CHIME_LABELS):
+    for k, tag in enumerate(CHIME_HOME_TAGS):
         for seed in range(per_class):
             bands = _band_log_energies(_single_tag_chunk(tag, 1000 * k + seed), 16000)
             features.append(np.concatenate([bands.mean(0), bands.std(0)]))

@@ -1,0 +1,38 @@
+"""Synthetic CHiME-Home and FSDKaggle2018 datasets in the real on-disk layouts.
+
+The real archives cannot be downloaded here, so kerastag is exercised end to end on small
+synthetic copies written byte for byte in the layouts of ``DATASETS.md``: the real readers
+(:mod:`kerastag.datasets.chime_home`, :mod:`kerastag.datasets.fsdkaggle2018`) read them
+unchanged, and the demo takes every file name, header, key, tag letter and the fold count
+from those readers. The sounds are synthesised so that the classes can be told apart only
+by listening (pitch, formants, rhythm, stationarity, spectrum), over a noise floor, at
+random times and levels: a model can learn the task, but not trivially.
+
+Everything is drawn from ``numpy.random.default_rng(seed)``: the same seed gives
+byte-identical files (16-bit PCM wavs with no timestamps, CSVs with LF line endings and
+deterministic row order). A dataset is written into a temporary sibling folder and renamed
+into place at the end, so an interrupted run leaves nothing half-written behind.
+
+Modules:
+    :mod:`~kerastag.datasets.demo.chime_home`: CHiME-Home planner and writer.
+    :mod:`~kerastag.datasets.demo.fsdkaggle2018`: FSDKaggle2018 planner and writer.
+    :mod:`~kerastag.datasets.demo.chime_sounds`, :mod:`~kerastag.datasets.demo.fsd_sounds`:
+        the two sound banks.
+    :mod:`~kerastag.datasets.demo.dsp`: signal primitives the banks share.
+    :mod:`~kerastag.datasets.demo.staging`: byte-stable writers, stage-then-rename.
+    :mod:`~kerastag.datasets.demo.truth`: :class:`DemoClip`, the ground truth returned.
+"""
+
+from __future__ import annotations
+
+from kerastag.datasets.demo.chime_home import DEFAULT_CHIME_CLIPS, make_chime_home_demo
+from kerastag.datasets.demo.fsd_sounds import FSD_CLASSES
+from kerastag.datasets.demo.fsdkaggle2018 import (
+    DEFAULT_FSD_CLIPS, FSD_LICENSES, FSD_VARIANTS, make_fsdkaggle2018_demo,
+)
+from kerastag.datasets.demo.truth import DemoClip
+
+__all__ = [
+    "DemoClip", "make_chime_home_demo", "make_fsdkaggle2018_demo",
+    "DEFAULT_CHIME_CLIPS", "DEFAULT_FSD_CLIPS", "FSD_CLASSES", "FSD_LICENSES", "FSD_VARIANTS",
+]
