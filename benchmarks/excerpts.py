@@ -1,4 +1,4 @@
-"""Throughput of paper B's excerpt pipeline (:func:`kerastag.excerpts.excerpt_dataset`).
+"""Throughput of paper B's excerpt pipeline (:func:`kerastag.tasks.classification.excerpts.excerpt_dataset`).
 
 On random FSDKaggle2018-like data it measures excerpts per second of the full training
 input pipeline (generator of random 1.5 s excerpts -> batch -> vectorised mixing map ->
@@ -42,7 +42,7 @@ if importlib.util.find_spec("kerastag") is None:  # run from a checkout, not ins
 
 import numpy as np  # noqa: E402
 
-from kerastag.excerpts import excerpt_dataset, excerpt_length  # noqa: E402
+from kerastag.tasks.classification.excerpts import excerpt_dataset, excerpt_length  # noqa: E402
 from kerastag.mixing import MixingSpec  # noqa: E402
 from _machine import machine_line  # noqa: E402
 

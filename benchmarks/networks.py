@@ -16,7 +16,7 @@ In one run, on this machine, it measures:
    and the figure is ``batch * steps / (time of the timed steps)``, each step ending
    when its loss has been read back;
 2. the baseline: excerpts per second of the training input pipeline,
-   :func:`kerastag.excerpts.excerpt_dataset` with paper B's mixup (``Beta(3, 3)``), on
+   :func:`kerastag.tasks.classification.excerpts.excerpt_dataset` with paper B's mixup (``Beta(3, 3)``), on
    random clips of log-uniform length 0.3-30 s in the cached layouts ``(3, 64, frames)``
    and ``(samples,)`` (timed as ``benchmarks/excerpts.py`` does: best of ``--passes``
    epochs after a warm-up epoch);
@@ -63,7 +63,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from kerastag.mixing import MixingSpec  # noqa: E402
-from kerastag.models.paper_b import build_network  # noqa: E402
+from kerastag.models.networks import build_network  # noqa: E402
 from _machine import cpu_model, usable_cores  # noqa: E402
 
 CLASSES = 41

@@ -2,11 +2,12 @@
 
 Paper B's level 2 sees 9,473 training clips x (5 models x 41 class probabilities + 4 x 64
 MFCC statistics) = 461 meta-features, 41 classes, and predicts the 1,600 scored test
-clips. This benchmark times :func:`kerastag.stacking.fit_level2` (XGBoost defaults,
-``max_depth=3``, ``tree_method="hist"``) on random features of that shape, and
-:func:`kerastag.stacking.predict_level2` on the test rows. ``run_stacking`` performs six
-such fits (five nested-CV folds on 4/5 of the rows, one on all rows), so its level-2 time
-is about ``5 * fit(0.8 n) + fit(n)``.
+clips. This benchmark times :func:`kerastag.tasks.stacking.level2.fit_level2` (XGBoost
+defaults, ``max_depth=3``, ``tree_method="hist"``) on random features of that shape, and
+:func:`kerastag.tasks.stacking.level2.predict_level2` on the test rows.
+:func:`kerastag.tasks.stacking.report.run_stacking` performs six such fits (five
+nested-CV folds on 4/5 of the rows, one on all rows), so its level-2 time is about
+``5 * fit(0.8 n) + fit(n)``.
 
 The features are random probabilities (softmax of Gaussian logits, one block per model)
 and random MFCC statistics; labels are random, so the trees are as deep as allowed and
@@ -41,7 +42,8 @@ N_MFCC = 64
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    from kerastag.stacking import feature_names, fit_level2, predict_level2
+    from kerastag.tasks.stacking.level2 import fit_level2, predict_level2
+    from kerastag.tasks.stacking.meta_features import feature_names
 
     X, y = _random_meta(args.rows, args.classes, args.models, args.seed, labels=True)
     X_test, _ = _random_meta(args.test_rows, args.classes, args.models, args.seed + 1)

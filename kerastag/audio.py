@@ -27,13 +27,13 @@ def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
         raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
 
 
-def load_audio(path: str | os.PathLike, *, sr: int, mono: bool = True,
+def load_audio(path: str | os.PathLike, *, sample_rate: int, mono: bool = True,
                channel: int | None = None) -> np.ndarray:
-    """Load an audio file as float32 in [-1, 1], resampled to ``sr`` Hz.
+    """Load an audio file as float32 in [-1, 1], resampled to ``sample_rate`` Hz.
 
     Args:
         path: audio file.
-        sr: target sample rate in Hz.
+        sample_rate: target sample rate in Hz.
         mono: average the channels (ignored when ``channel`` is given).
         channel: keep only this channel (0-based) instead of averaging.
 
@@ -47,7 +47,7 @@ def load_audio(path: str | os.PathLike, *, sr: int, mono: bool = True,
     path = Path(path)
     _check_exists(path)
     try:
-        data, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:
         raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
     data = data.T  # (channels, samples)
@@ -57,10 +57,10 @@ def load_audio(path: str | os.PathLike, *, sr: int, mono: bool = True,
         data = data[channel]
     elif mono:
         data = data.mean(axis=0)
-    if file_sr != sr and data.shape[-1] > 0:
+    if file_rate != sample_rate and data.shape[-1] > 0:
         import librosa
 
-        data = librosa.resample(data, orig_sr=file_sr, target_sr=sr, res_type="soxr_hq")
+        data = librosa.resample(data, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(data, dtype=np.float32)
 
 

@@ -16,8 +16,10 @@ import click
 
 from kerastag import __version__
 from kerastag.errors import KerastagError
+from kerastag.names import DEMO_LAYOUTS, LAYOUTS
 
-LAYOUT_CHOICES = click.Choice(["chime-home", "fsdkaggle2018", "csv"])
+LAYOUT_CHOICES = click.Choice(list(LAYOUTS))
+DEMO_LAYOUT_CHOICES = click.Choice(list(DEMO_LAYOUTS))
 
 
 def friendly_errors(command):
@@ -49,7 +51,7 @@ def data():
 
 
 @data.command("demo")
-@click.option("--layout", type=click.Choice(["chime-home", "fsdkaggle2018"]), required=True)
+@click.option("--layout", type=DEMO_LAYOUT_CHOICES, required=True)
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the dataset into.")
 @click.option("--clips", type=click.IntRange(min=10), default=None,
@@ -107,13 +109,13 @@ def data_download(name, to_dir, url):
 def features_command(config_path):
     """Precompute (and cache) the features experiment CONFIG needs."""
     from kerastag.config import load_config
-    from kerastag.prepare import prepare_dataset, compute_features
+    from kerastag.loading import compute_features, prepare_dataset
 
     config = load_config(config_path)
     dataset = prepare_dataset(config)
-    kinds = sorted({row.input for row in config.rows}) if config.task == "classification" else [None]
-    for kind in kinds:
-        features = config.features.with_type(kind) if kind else config.features
+    types = sorted({row.features for row in config.rows}) if config.task == "classification" else [None]
+    for feature_type in types:
+        features = config.features.with_type(feature_type) if feature_type else config.features
         result = compute_features(config, dataset.clips, features=features)
         click.echo(f"{len(dataset.clips)} clips: {result.computed} computed, {result.cached} from the "
                    f"cache in {config.cache_dir()} ({features.type})")
@@ -129,7 +131,7 @@ def run_command(config_path, out_dir):
 
     Started again on the same folder, it skips the finished (row, fold) units."""
     from kerastag.config import load_config
-    from kerastag.experiment import default_run_dir, run_experiment
+    from kerastag.runner.run import default_run_dir, run_experiment
 
     config = load_config(config_path)
     out_dir = out_dir or default_run_dir(config)
@@ -144,7 +146,7 @@ def run_command(config_path, out_dir):
 @friendly_errors
 def stack_command(run_dir, out_dir):
     """Paper B level 2: XGBoost over a run's out-of-fold predictions + MFCC statistics."""
-    from kerastag.ensemble import stack_run
+    from kerastag.tasks.stacking.run import stack_run
 
     stack_run(run_dir, out_dir, log=click.echo)
     click.echo(f"stack: {out_dir or run_dir / 'stack'}")
@@ -155,7 +157,7 @@ def stack_command(run_dir, out_dir):
 @friendly_errors
 def evaluate_command(run_dir):
     """Reload every saved model of run DIR and recompute its table from the audio."""
-    from kerastag.experiment import evaluate_run
+    from kerastag.runner.run import evaluate_run
 
     csv_path, _ = evaluate_run(run_dir, log=click.echo)
     click.echo(f"table: {csv_path}")

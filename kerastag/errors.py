@@ -32,3 +32,7 @@ class DownloadError(KerastagError):
 
 class ModelError(KerastagError):
     """A model name, weights file or saved model is not what was expected."""
+
+
+class StackingError(KerastagError):
+    """Level-1 files or level-2 inputs that cannot be stacked."""

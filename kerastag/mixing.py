@@ -32,22 +32,14 @@ therefore yields the same mixed batches, while iterating the same dataset object
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 import tensorflow as tf
 
+from kerastag.checks import check_number
 from kerastag.errors import ConfigError
-
-MIXING_MODES = ("none", "mixup", "samplepairing", "mixup_lp", "extrapolation")
-
-#: Modes whose strength is ``alpha``; for them ``alpha == 0`` means no mixing.
-_ALPHA_MODES = ("mixup", "mixup_lp", "extrapolation")
-#: Modes that mix the labels, which therefore must be floating (one-hot / multi-hot).
-_LABEL_MIXING_MODES = ("mixup",)
+from kerastag.names import MIXING_MODES, resolve, unknown_name
 
 SeedPair = tf.Tensor  # shape (2,), int64
 Batch = tuple[tf.Tensor, tf.Tensor]
@@ -79,26 +71,19 @@ class MixingSpec:
     @property
     def is_identity(self) -> bool:
         """True when this spec leaves every batch unchanged."""
-        return self.mode == "none" or (self.mode in _ALPHA_MODES and self.alpha == 0)
+        info = MIXING_MODES[self.mode]
+        return info.mix is None or (info.uses_alpha and self.alpha == 0)
 
 
 def _check_mode(mode) -> None:
     """Raise ConfigError unless ``mode`` is one of :data:`MIXING_MODES`."""
-    if isinstance(mode, str) and mode in MIXING_MODES:
-        return
-    close = difflib.get_close_matches(str(mode), MIXING_MODES, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ConfigError(
-        f"mixing.mode must be one of {', '.join(MIXING_MODES)}; received {mode!r}{hint}"
-    )
+    if not (isinstance(mode, str) and mode in MIXING_MODES):
+        raise ConfigError(unknown_name("mixing.mode", mode, MIXING_MODES))
 
 
 def _check_alpha(alpha) -> None:
     """Raise ConfigError unless ``alpha`` is a finite real number ``>= 0``."""
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise ConfigError(f"mixing.alpha must be a number; received {alpha!r}")
-    if not math.isfinite(alpha) or alpha < 0:
-        raise ConfigError(f"mixing.alpha must be finite and >= 0; received {alpha!r}")
+    check_number("mixing.alpha", alpha, minimum=0, error=ConfigError)
 
 
 # ------------------------------------------------------------------ the formulas
@@ -117,7 +102,7 @@ def mix_batch(x, y, lam, partner, mode: str) -> Batch:
     Args:
         x: shape ``(batch, ...)``, rank >= 2, floating (float16/bfloat16/float32/64);
             e.g. log-mel features ``(batch, frames, mel)``.
-        y: shape ``(batch, ...)``, labels; floating when ``mode`` is ``mixup``.
+        y: shape ``(batch, ...)``, labels; floating when ``mode`` mixes labels.
         lam: shape ``(batch,)``, mixing weight per sample (cast to ``x``/``y`` dtype).
         partner: shape ``(batch,)``, int, index ``j`` of each sample's partner.
         mode: one of :data:`MIXING_MODES` (a Python string, fixed at trace time).
@@ -129,23 +114,38 @@ def mix_batch(x, y, lam, partner, mode: str) -> Batch:
         ConfigError: unknown mode, or label mixing on non-float labels.
     """
     _check_mode(mode)
-    if mode == "none":
+    info = MIXING_MODES[mode]
+    if info.mix is None:
         return x, y
     x = tf.convert_to_tensor(x)
     y = tf.convert_to_tensor(y)
-    x_j = tf.gather(x, partner)
-    if mode == "samplepairing":
-        half = tf.constant(0.5, x.dtype)
-        return half * x + half * x_j, y
-    lam_x = _per_sample(lam, x)
-    if mode == "extrapolation":
-        return (1 + lam_x) * x - lam_x * x_j, y
-    x_mix = lam_x * x + (1 - lam_x) * x_j
-    if mode == "mixup_lp":
-        return x_mix, y
-    _check_label_dtype(mode, y.dtype)
-    lam_y = _per_sample(lam, y)
-    return x_mix, lam_y * y + (1 - lam_y) * tf.gather(y, partner)
+    x_j, lam_x = tf.gather(x, partner), _per_sample(lam, x)
+    y_j = lam_y = None
+    if info.mixes_labels:
+        _check_label_dtype(mode, y.dtype)
+        y_j, lam_y = tf.gather(y, partner), _per_sample(lam, y)
+    return resolve(info.mix)(x, x_j, y, y_j, lam_x, lam_y)
+
+
+def mixup(x, x_j, y, y_j, lam_x, lam_y) -> Batch:
+    """``lam*x_i + (1-lam)*x_j`` and ``lam*y_i + (1-lam)*y_j`` (``lam_*`` broadcast)."""
+    return lam_x * x + (1 - lam_x) * x_j, lam_y * y + (1 - lam_y) * y_j
+
+
+def samplepairing(x, x_j, y, y_j, lam_x, lam_y) -> Batch:
+    """``0.5*x_i + 0.5*x_j`` with the first sample's labels."""
+    half = tf.constant(0.5, x.dtype)
+    return half * x + half * x_j, y
+
+
+def mixup_lp(x, x_j, y, y_j, lam_x, lam_y) -> Batch:
+    """mixup's input, the first sample's labels (label-preserving)."""
+    return lam_x * x + (1 - lam_x) * x_j, y
+
+
+def extrapolation(x, x_j, y, y_j, lam_x, lam_y) -> Batch:
+    """``(1+lam)*x_i - lam*x_j`` with the first sample's labels."""
+    return (1 + lam_x) * x - lam_x * x_j, y
 
 
 def mix_weights(w, lam, partner, mode: str) -> tf.Tensor:
@@ -166,7 +166,7 @@ def mix_weights(w, lam, partner, mode: str) -> tf.Tensor:
     """
     _check_mode(mode)
     w = tf.convert_to_tensor(w)
-    if mode not in _LABEL_MIXING_MODES:
+    if not MIXING_MODES[mode].mixes_labels:
         return w
     _check_weight_dtype(mode, w.dtype)
     lam_w = _per_sample(lam, w)
@@ -175,7 +175,7 @@ def mix_weights(w, lam, partner, mode: str) -> tf.Tensor:
 
 def _check_label_dtype(mode: str, dtype: tf.DType) -> None:
     """Raise ConfigError when ``mode`` mixes labels of a non-floating dtype."""
-    if mode in _LABEL_MIXING_MODES and not dtype.is_floating:
+    if MIXING_MODES[mode].mixes_labels and not dtype.is_floating:
         raise ConfigError(
             f"mixing.mode={mode!r} mixes labels, which must be float (one-hot or "
             f"multi-hot); received label dtype {dtype.name}"
@@ -184,7 +184,7 @@ def _check_label_dtype(mode: str, dtype: tf.DType) -> None:
 
 def _check_weight_dtype(mode: str, dtype: tf.DType) -> None:
     """Raise ConfigError when ``mode`` mixes sample weights of a non-floating dtype."""
-    if mode in _LABEL_MIXING_MODES and not dtype.is_floating:
+    if MIXING_MODES[mode].mixes_labels and not dtype.is_floating:
         raise ConfigError(
             f"mixing.mode={mode!r} mixes sample weights, which must be float; "
             f"received weight dtype {dtype.name}"
@@ -331,7 +331,7 @@ def mix_pairs_python(xs, ys, spec: MixingSpec, rng: np.random.Generator):
         return xs.copy(), ys.copy()
     partner = rng.permutation(len(xs))
     out_x = np.empty_like(xs)
-    label_mixing = spec.mode in _LABEL_MIXING_MODES and not np.issubdtype(ys.dtype, np.floating)
+    label_mixing = MIXING_MODES[spec.mode].mixes_labels and not np.issubdtype(ys.dtype, np.floating)
     out_y = ys.astype(np.float32) if label_mixing else ys.copy()
     for i in range(len(xs)):
         j = partner[i]

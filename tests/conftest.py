@@ -1,8 +1,27 @@
-"""Shared fixtures: small demo datasets made once per test session."""
+"""Shared fixtures: small demo datasets made once per test session, the model harness and
+the checks of written files (the code lives in ``tests/helpers.py``)."""
 
+import importlib.util
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
+
+
+def _load_helpers():
+    """``tests/helpers.py`` as a module (test files are imported with
+    ``--import-mode=importlib``, so ``tests/`` is not on ``sys.path``)."""
+    name = "kerastag_test_helpers"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("helpers.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+helpers = _load_helpers()
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +46,61 @@ def chime_copy(chime_demo, tmp_path):
     root = tmp_path / "chime_home"
     shutil.copytree(chime_demo[0], root)
     return root
+
+
+@pytest.fixture(scope="session")
+def model_harness():
+    """The one model harness of every model family (``tests/helpers.py``):
+
+    - ``round_trip({case: (model, x)}, folder)``: kerastag layers' config round trip,
+      ``.keras`` save, reload of all cases in ONE fresh interpreter
+      (``load_model(path, safe_mode=True)`` after ``import kerastag``), same outputs
+      (atol 1e-5), weights and layer classes; returns the reloaded side;
+    - ``reload_in_fresh_process({case: (path, x)}, folder)``: the fresh-interpreter half
+      alone, for model files kerastag wrote itself;
+    - ``check_layer_config(layer)``: the config round trip of one layer.
+
+    Tests using it start a fresh interpreter: mark them ``slow``.
+    """
+    return helpers
+
+
+@pytest.fixture(scope="session")
+def assert_png():
+    """``assert_png(path)``: a real PNG with something drawn in it."""
+    return helpers.assert_png
+
+
+@pytest.fixture(scope="session")
+def assert_no_temp_files():
+    """``assert_no_temp_files(folder)``: no half-written ``.tmp`` file left under it."""
+    return helpers.assert_no_temp_files
+
+
+@pytest.fixture
+def no_open_figures():
+    """Fails the test if it leaves a matplotlib figure open."""
+    yield
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []
+
+
+@pytest.fixture
+def eer_rows():
+    """Five paper-A result rows (one with a NaN tag EER), as the tagging task makes them."""
+    from kerastag.config import RowConfig
+    from kerastag.formats.eer_table import EerRow
+
+    def row(mixing, alpha, per_tag, average, var_1e3):
+        name = RowConfig(mixing=mixing, alpha=alpha or 0.0).name
+        return EerRow(name=name, model="CRNN", mixing=mixing, alpha=alpha,
+                      per_tag=tuple(per_tag), average=average, var_1e3=var_1e3)
+
+    return [
+        row("none", None, [.09, .12, .13, .04, .15, .05, .25], .1186, 5.9),
+        row("mixup", 1.5, [.11, .13, .12, .03, .11, .02, .21], .1043, 4.3),
+        row("samplepairing", None, [.1, .2, .15, .01, .16, .03, .24], .1271, 7.1),
+        row("mixup_lp", 1.5, [.12, .13, .12, .02, .12, float("nan"), .25], .1267, 6.6),
+        row("extrapolation", 0.7, [.1, .16, .13, .03, .14, .02, .23], .1157, 5.0),
+    ]

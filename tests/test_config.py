@@ -29,24 +29,24 @@ def test_shipped_configs_load():
 
 
 def test_name_defaults_to_file_stem(tmp_path):
-    assert load_config(write(tmp_path, "rows: [{augmentation: none}]\n")).name == "exp"
+    assert load_config(write(tmp_path, "rows: [{mixing: none}]\n")).name == "exp"
 
 
 @pytest.mark.parametrize("text, expected", [
     ("trainig: {epochs: 3}\n", "trainig: unknown key; did you mean 'training'?"),
     ("training: {batch_sise: 3}\n", "training.batch_sise: unknown key; did you mean 'batch_size'?"),
-    ("rows: [{augmentation: mixup, alfa: 1}]\n", "rows[0].alfa: unknown key; did you mean 'alpha'?"),
+    ("rows: [{mixing: mixup, alfa: 1}]\n", "rows[0].alfa: unknown key; did you mean 'alpha'?"),
     ("training: {epochs: ten}\n", "training.epochs: expected int, got str 'ten'"),
     ("model: {filters: 8}\n", "model.filters: expected a list, got int 8"),
     ("model: {gated_rnn: 1}\n", "model.gated_rnn: expected bool, got int 1"),
-    ("rows: [{augmentation: mixpu}]\n", "rows[0].augmentation: unknown value 'mixpu' (did you mean 'mixup'?)"),
-    ("rows: [{augmentation: mixup, alpha: -0.5}]\n", "rows[0].alpha: expected alpha >= 0, got -0.5"),
+    ("rows: [{mixing: mixpu}]\n", "rows[0].mixing: unknown value 'mixpu' (did you mean 'mixup'?)"),
+    ("rows: [{mixing: mixup, alpha: -0.5}]\n", "rows[0].alpha: expected a finite number >= 0, got -0.5"),
     ("rows: []\n", "rows: expected at least one row"),
-    ("rows: [{augmentation: none}, {augmentation: none}]\n", "rows: duplicate row 'none'"),
+    ("rows: [{mixing: none}, {mixing: none}]\n", "rows: duplicate row 'none'"),
     ("training: {validation: test}\n", "training.validation: unknown value 'test'"),
-    ("training: {folds: [0, 7]}\n", "training.folds: expected folds in 0..4, got [0, 7]"),
+    ("training: {folds: [0, 7]}\n", "training.folds[1]: expected an integer >= 0 and <= 4, got 7"),
     ("dataset: [1]\n", "dataset: expected a mapping, got list"),
-    ("rows: [{augmentation: none}\n", "invalid YAML"),
+    ("rows: [{mixing: none}\n", "invalid YAML"),
 ])
 def test_bad_configs_name_the_key(tmp_path, text, expected):
     path = write(tmp_path, text)
@@ -83,3 +83,64 @@ def test_kerastag_data_is_the_fallback_for_relative_paths(tmp_path, monkeypatch)
 def test_cache_dir_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("KERASTAG_CACHE", str(tmp_path / "cache"))
     assert ExperimentConfig(name="x").cache_dir() == tmp_path / "cache"
+
+
+@pytest.mark.parametrize("row, old, new", [
+    ("{augmentation: mixup, alpha: 1}", "augmentation", "mixing"),
+    ("{network: resnext50, input: wave}", "input", "features"),
+])
+def test_renamed_row_keys_name_the_new_key(tmp_path, row, old, new):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, f"rows: [{row}]\n"))
+    assert str(info.value).endswith(f"rows[0].{old}: renamed to '{new}' in kerastag 0.2; "
+                                    f"write {new}: instead")
+
+
+def test_a_run_folder_config_saved_by_kerastag_0_1_still_loads():
+    from kerastag.config import config_from_run_data, features_from_data
+
+    features_01 = {"type": "logmel", "sample_rate": 44100, "n_fft": 1024, "hop_length": 512,
+                   "n_mels": 64, "fmin": 0.0, "fmax": 22050.0, "frame_ms": 80.0, "hop_ms": 10.0,
+                   "delta_width": 9, "excerpt_seconds": 1.5, "predict_hop_seconds": 0.75,
+                   "cache_dir": None, "workers": None}
+    config = config_from_run_data({
+        "name": "old", "task": "classification", "features": features_01,
+        "rows": [{"augmentation": "mixup", "alpha": 3.0, "model": None, "network": "resnext50",
+                  "input": "logmel", "id": None, "args": {}}]})
+    row = config.rows[0]
+    assert (row.mixing, row.features, row.name) == ("mixup", "logmel", "resnext50_logmel_mixup_a3")
+    assert config.features.n_mfcc == 64 and config.features.predict_hop_seconds == 0.75
+    tagging = features_from_data({"type": "logmel_a", "sample_rate": 16000, "n_fft": 1024,
+                                  "hop_length": 512, "n_mels": 128, "fmin": 0.0, "fmax": 8000.0,
+                                  "frame_ms": 80.0, "excerpt_seconds": 1.5})
+    assert tagging == ExperimentConfig(name="x").features
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("features: {type: logmel_a, frame_ms: 80}\n", "features.frame_ms: unknown key"),
+    ("features: {type: mel}\n", "features.type: unknown value 'mel'"),
+    ("features: {type: mfcc, n_mfcc: 0}\n", "features.n_mfcc: expected an integer >= 1, got 0"),
+    ("training: {learning_rate: .nan}\n", "training.learning_rate: expected a finite number > 0, got nan"),
+    ("name: ../../x\n", "name: expected letters, digits"),
+])
+def test_each_feature_type_has_its_own_keys_and_numbers_are_finite(tmp_path, text, expected):
+    with pytest.raises(ConfigError, match=expected.replace(".", r"\.").replace("(", r"\(")):
+        load_config(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("mixing, alpha, expected", [
+    ("none", 0.0, "none"),
+    ("mixup", 1.5, "mixup_a1.5"),
+    ("mixup", 0.0, "mixup_a0"),
+    ("samplepairing", 0.0, "samplepairing"),
+    ("samplepairing", 1.0, "samplepairing"),
+    ("mixup_lp", 1.5, "mixup_lp_a1.5"),
+    ("extrapolation", 1.5, "extrapolation_a1.5"),
+    ("mixup", 2.0, "mixup_a2"),
+])
+def test_row_name(mixing, alpha, expected):
+    """A row's name (its folder in a run, its line in the table) carries alpha only for
+    the modes parametrised by it, written without a trailing .0."""
+    from kerastag.config import RowConfig
+
+    assert RowConfig(mixing=mixing, alpha=alpha).name == expected

@@ -18,7 +18,7 @@ from kerastag.metrics import (
     top_k_labels,
     true_label_rank,
 )
-from kerastag.paper import PAPER_A_TABLE1
+from kerastag.reference_results import PAPER_A_TABLE1
 
 # ------------------------------------------------------------------------ EER
 

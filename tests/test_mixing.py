@@ -168,9 +168,9 @@ def test_python_loop_reference_equals_batch_version(mode):
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"mode": "mixpu"}, "did you mean 'mixup'"), ({"mode": "cutmix"}, "received 'cutmix'"),
-     ({"mode": "mixup", "alpha": -0.5}, "received -0.5"), ({"alpha": float("nan")}, "nan"),
-     ({"mode": "mixup", "alpha": "1"}, "received '1'")],
+    [({"mode": "mixpu"}, "did you mean 'mixup'"), ({"mode": "cutmix"}, "unknown value 'cutmix'"),
+     ({"mode": "mixup", "alpha": -0.5}, "got -0.5"), ({"alpha": float("nan")}, "nan"),
+     ({"mode": "mixup", "alpha": "1"}, "got '1'")],
 )
 def test_bad_spec_raises_config_error(kwargs, match):
     with pytest.raises(ConfigError, match=match):

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kerastag.datasets import chime_home, csv_layout, fsdkaggle2018
 from kerastag.datasets.base import Clip, Dataset, Problems
 from kerastag.errors import DatasetError
+from kerastag.names import LAYOUTS, resolve, unknown_name
 
-READERS = {
-    "chime-home": chime_home.read_chime_home,
-    "fsdkaggle2018": fsdkaggle2018.read_fsdkaggle2018,
-    "csv": csv_layout.read_csv_dataset,
-}
-_DETECTORS = (
-    ("chime-home", chime_home.looks_like),
-    ("fsdkaggle2018", fsdkaggle2018.looks_like),
-    ("csv", csv_layout.looks_like),
-)
+__all__ = ["Clip", "Dataset", "Problems", "detect_layout", "looks_like", "read_dataset"]
 
-__all__ = ["Clip", "Dataset", "Problems", "READERS", "detect_layout", "read_dataset"]
+
+def looks_like(path: str | Path, layout: str) -> bool:
+    """True when ``path`` holds a dataset of ``layout`` (its reader module's ``looks_like``)."""
+    reader_module = LAYOUTS[layout].partition(":")[0]
+    return Path(path).is_dir() and resolve(f"{reader_module}:looks_like")(Path(path))
 
 
 def detect_layout(path: str | Path) -> str:
@@ -31,10 +26,10 @@ def detect_layout(path: str | Path) -> str:
     path = Path(path)
     if not path.is_dir():
         raise DatasetError(f"{path}: dataset folder not found")
-    for name, looks_like in _DETECTORS:
-        if looks_like(path):
+    for name in LAYOUTS:
+        if looks_like(path, name):
             return name
-    raise DatasetError(f"{path}: cannot tell the layout (expected one of {', '.join(READERS)}); "
+    raise DatasetError(f"{path}: cannot tell the layout (expected one of {', '.join(LAYOUTS)}); "
                        f"pass --layout")
 
 
@@ -42,6 +37,6 @@ def read_dataset(path: str | Path, layout: str | None = None, *,
                  problems: Problems | None = None) -> Dataset:
     """Read a dataset folder with the reader of ``layout`` (detected when None)."""
     layout = layout or detect_layout(path)
-    if layout not in READERS:
-        raise DatasetError(f"unknown layout {layout!r}; expected one of {', '.join(READERS)}")
-    return READERS[layout](path, problems=problems)
+    if layout not in LAYOUTS:
+        raise DatasetError(unknown_name("layout", layout, LAYOUTS))
+    return resolve(LAYOUTS[layout])(path, problems=problems)

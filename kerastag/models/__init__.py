@@ -1,10 +1,10 @@
 """kerastag's networks. Importing this package registers every custom layer.
 
 - :mod:`kerastag.models.crnn`: paper A's CRNN with attention and localization heads.
-- :mod:`kerastag.models.paper_b`: paper B's level-1 networks (Xception, ResNet-50,
+- :mod:`kerastag.models.networks`: paper B's level-1 networks (Xception, ResNet-50,
   ResNeXt, SE-ResNeXt, DPN, Wave-ResNeXt) behind one ``build_network`` registry.
 """
 
-from kerastag.models import crnn, layers, paper_b  # noqa: F401
+from kerastag.models import crnn, layers, networks  # noqa: F401
 
-__all__ = ["crnn", "layers", "paper_b"]
+__all__ = ["crnn", "layers", "networks"]

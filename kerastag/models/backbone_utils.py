@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import keras
 
+from kerastag import checks
 from kerastag.errors import ModelError
 
 BACKBONE_NAME = "backbone"
@@ -27,21 +28,19 @@ WEIGHTS_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
 
 
 def check_int(name: str, value: object, *, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int (not a bool) >= ``minimum``, else raise ModelError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ModelError(f"{name} must be an int >= {minimum}, received {name}={value!r}")
-    return value
+    """Return ``value`` if it is an integer (not a bool) >= ``minimum``, else raise ModelError."""
+    return checks.check_int(name, value, minimum=minimum, error=ModelError)
 
 
 def check_int_tuple(name: str, value: object, *, length: int | None = None,
                     minimum: int = 1) -> tuple[int, ...]:
     """Return ``value`` as a tuple of ints >= ``minimum`` (of ``length`` items if given)."""
     ok = isinstance(value, Sequence) and not isinstance(value, str) and len(value) > 0
-    ok = ok and all(not isinstance(v, bool) and isinstance(v, int) and v >= minimum for v in value)
+    ok = ok and all(checks.is_int(v) and v >= minimum for v in value)
     if not ok or (length is not None and len(value) != length):
         size = f"{length} " if length is not None else "a non-empty sequence of "
-        raise ModelError(f"{name} must be {size}ints >= {minimum}, received {name}={value!r}")
-    return tuple(value)
+        raise ModelError(f"{name}: expected {size}integers >= {minimum}, got {value!r}")
+    return tuple(int(v) for v in value)
 
 
 def check_bool(name: str, value: object) -> bool:
@@ -53,9 +52,7 @@ def check_bool(name: str, value: object) -> bool:
 
 def check_rate(name: str, value: object) -> float:
     """Return ``value`` as a float if it is a number in [0, 1), else raise ModelError."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ModelError(f"{name} must be a number in [0, 1), received {name}={value!r}")
-    return float(value)
+    return checks.check_number(name, value, minimum=0, below=1, error=ModelError)
 
 
 def check_input_shape(input_shape: object, rank: int, layout: str) -> tuple[int, ...]:
@@ -68,11 +65,11 @@ def check_input_shape(input_shape: object, rank: int, layout: str) -> tuple[int,
     """
     ok = isinstance(input_shape, Sequence) and not isinstance(input_shape, str)
     ok = ok and len(input_shape) == rank
-    ok = ok and all(not isinstance(v, bool) and isinstance(v, int) and v > 0 for v in input_shape)
+    ok = ok and all(checks.is_int(v) and v > 0 for v in input_shape)
     if not ok:
         raise ModelError(f"input_shape must be {rank} positive ints {layout}, "
                          f"received input_shape={input_shape!r}")
-    return tuple(input_shape)
+    return tuple(int(v) for v in input_shape)
 
 
 def check_weights(weights: object) -> str | None:

@@ -12,12 +12,12 @@ can be taken apart by name.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 import keras
 import numpy as np
 
+from kerastag.checks import check_int, check_number, is_int
 from kerastag.errors import ModelError
 from kerastag.models.layers import NormalizeOverTime, WeightedSumOverTime
 
@@ -40,7 +40,7 @@ def count_blocks(n_mels: int) -> int:
     Raises:
         ModelError: ``n_mels`` is not an int >= 2.
     """
-    _check_int("n_mels", n_mels, minimum=2)
+    check_int("n_mels", n_mels, minimum=2, error=ModelError)
     return int(n_mels).bit_length() - 1
 
 
@@ -181,26 +181,18 @@ def _block_filters(filters: Sequence[int], n_blocks: int) -> list[int]:
 
 def _check_arguments(n_mels, n_classes, n_frames, filters, rnn_units, dropout) -> None:
     """Raise ModelError for the first argument of build_crnn_attloc that is out of range."""
-    _check_int("n_mels", n_mels, minimum=2)
-    _check_int("n_classes", n_classes, minimum=1)
+    check_int("n_mels", n_mels, minimum=2, error=ModelError)
+    check_int("n_classes", n_classes, minimum=1, error=ModelError)
     if n_frames is not None:
-        _check_int("n_frames", n_frames, minimum=1)
+        check_int("n_frames", n_frames, minimum=1, error=ModelError)
     if not _positive_ints(filters):
-        raise ModelError("filters must be a non-empty sequence of positive ints, "
-                         f"received filters={filters!r}")
-    _check_int("rnn_units", rnn_units, minimum=1)
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-        raise ModelError(f"dropout must be in [0, 1), received dropout={dropout!r}")
-
-
-def _check_int(name: str, value, *, minimum: int) -> None:
-    """Raise ModelError unless ``value`` is an int (numpy ints too) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ModelError(f"{name} must be an int >= {minimum}, received {name}={value!r}")
+        raise ModelError(f"filters: expected a non-empty sequence of integers >= 1, got {filters!r}")
+    check_int("rnn_units", rnn_units, minimum=1, error=ModelError)
+    check_number("dropout", dropout, minimum=0, below=1, error=ModelError)
 
 
 def _positive_ints(values) -> bool:
     """Return True if ``values`` is a non-empty sequence (not a string) of ints >= 1."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or len(values) == 0:
         return False
-    return all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in values)
+    return all(is_int(v) and v >= 1 for v in values)

@@ -1,0 +1,91 @@
+"""Training one model, for any task: seeding, compiling, fitting with early stopping,
+the distribution strategy and scoring. What a model *is* belongs to the task."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from kerastag.config import ExperimentConfig
+
+
+def unit_seed(base_seed: int, row_name: str, fold: str) -> int:
+    """A seed fixed by the experiment seed, the row and the fold (stable across restarts)."""
+    return (base_seed * 1_000_003 + zlib.crc32(f"{row_name}/{fold}".encode())) % (2**31 - 1)
+
+
+def holdout_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into (train, validation) with a seeded ``fraction`` held out."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * fraction)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def distribution_strategy():
+    """MirroredStrategy over all GPUs when there are several, else the default strategy."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+
+
+def start_unit(config: ExperimentConfig, seed: int) -> None:
+    """Fresh Keras state for one unit: one graph per unit, seeds, precision policy."""
+    import keras
+    import tensorflow as tf
+
+    keras.backend.clear_session()  # one graph per unit, not a growing pile of them
+    keras.utils.set_random_seed(seed)
+    if config.training.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if config.training.mixed_precision else "float32")
+
+
+def compile_model(model, config: ExperimentConfig, *, loss, metrics, steps_per_epoch: int) -> None:
+    """Adam with the configured learning rate (cosine-decayed over all epochs when asked)."""
+    import keras
+
+    t = config.training
+    rate = t.learning_rate
+    if t.lr_schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(t.learning_rate,
+                                                      decay_steps=max(1, steps_per_epoch * t.epochs))
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=metrics)
+
+
+def fit(model, config: ExperimentConfig, train, val):
+    """Fit with early stopping on the validation loss, restoring the best weights.
+
+    Returns:
+        ``(model, history)`` where history is a DataFrame with ``epoch`` and Keras' logs.
+    """
+    import keras
+
+    t = config.training
+    callbacks = [keras.callbacks.EarlyStopping(monitor="val_loss", patience=t.patience,
+                                               restore_best_weights=True)]
+    if t.lr_schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_loss", factor=t.lr_factor, patience=t.lr_patience))
+    fitted = model.fit(train, validation_data=val, epochs=t.epochs, callbacks=callbacks,
+                       verbose=t.verbose, shuffle=False)  # the datasets shuffle themselves
+    history = pd.DataFrame(fitted.history)
+    history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    return model, history
+
+
+def steps_per_epoch(n_clips: int, batch_size: int) -> int:
+    return max(1, -(-n_clips // batch_size))
+
+
+def predict_scores(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """Clip probabilities ``(clips, classes)`` float32 for features ``x``."""
+    from kerastag.pipeline import evaluation_dataset
+
+    if len(x) == 0:
+        return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
+    return np.asarray(model.predict(evaluation_dataset(x, batch_size=batch_size), verbose=0),
+                      dtype=np.float32)

@@ -1,0 +1,116 @@
+"""The run folder: where ``kerastag run`` puts each unit's files, and how they are read.
+
+Layout::
+
+    DIR/config.yaml                      the resolved config (absolute paths)
+    DIR/models/<row>/<unit>.keras        best model of each (row, unit)
+    DIR/histories/<row>/<unit>.csv       its training history (one line per epoch)
+    DIR/predictions/<row>/<unit>.npz     its scores on the clips it did not see; written
+                                         last, so its presence marks the unit finished
+    DIR/table.csv, DIR/table.md          the task's result table
+    DIR/plots/                           history curves per row and the task's plots
+
+Every file is written to a temporary name and renamed, so a folder never holds half a
+file. The writer and the reader of each file are both here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from kerastag.errors import ConfigError, KerastagError
+from kerastag.fileio import atomic_path, write_text_atomic
+
+CONFIG_FILE = "config.yaml"
+
+#: Config keys that may differ between the run that made a folder and one resuming it.
+_RESUMABLE_DIFFERENCES = ("source", "stack", "name")
+
+
+def unit_paths(out_dir: Path, row: str, unit: str) -> dict[str, Path]:
+    """The model, history and predictions files of unit ``unit`` of row ``row``."""
+    out_dir = Path(out_dir)
+    return {
+        "model": out_dir / "models" / row / f"{unit}.keras",
+        "history": out_dir / "histories" / row / f"{unit}.csv",
+        "predictions": out_dir / "predictions" / row / f"{unit}.npz",
+    }
+
+
+def is_finished(out_dir: Path, row: str, unit: str) -> bool:
+    """True when all three files of the unit are there (predictions are written last)."""
+    return all(path.is_file() for path in unit_paths(out_dir, row, unit).values())
+
+
+def write_history(path: Path, history: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        history.to_csv(tmp, index=False)
+
+
+def read_history(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path)
+
+
+def read_histories(out_dir: Path, units: list[tuple[str, str]]) -> dict[str, list[pd.DataFrame]]:
+    """Histories of ``(row, unit)`` pairs grouped by row, in the given order."""
+    histories: dict[str, list[pd.DataFrame]] = {}
+    for row, unit in units:
+        histories.setdefault(row, []).append(read_history(unit_paths(out_dir, row, unit)["history"]))
+    return histories
+
+
+def write_predictions(path: Path, predictions: dict[str, np.ndarray]) -> None:
+    with atomic_path(path) as tmp:
+        np.savez(tmp, **predictions)
+
+
+def read_predictions(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as saved:
+        return {key: saved[key] for key in saved.files}
+
+
+def claim(out_dir: Path, resolved: dict, *, normalise=lambda data: data) -> None:
+    """Write ``config.yaml``; refuse a folder that holds a run of a different config.
+
+    Args:
+        out_dir: the run folder (created if needed).
+        resolved: the config as plain data with absolute paths.
+        normalise: maps the saved data to today's form before comparing (older
+            kerastag versions named some keys differently).
+
+    Raises:
+        ConfigError: the folder's ``config.yaml`` differs in more than the name, the
+            verbosity and the ``stack:`` section.
+    """
+    saved_path = Path(out_dir) / CONFIG_FILE
+    if saved_path.is_file():
+        saved = normalise(yaml.safe_load(saved_path.read_text(encoding="utf-8")))
+        if _comparable(saved) != _comparable(resolved):
+            raise ConfigError(f"{out_dir}: holds a run of a different config "
+                              f"(see {saved_path}); choose another --out or delete the folder")
+        if saved != resolved:  # e.g. a stack: section added to a finished level 1
+            write_text_atomic(saved_path, yaml.safe_dump(resolved, sort_keys=False))
+        return
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(saved_path, yaml.safe_dump(resolved, sort_keys=False))
+
+
+def read_config_data(out_dir: Path) -> dict:
+    """The plain data of a run folder's ``config.yaml``, with ``source`` set to it."""
+    path = Path(out_dir) / CONFIG_FILE
+    if not path.is_file():
+        raise KerastagError(f"{out_dir}: not a kerastag run folder (no {CONFIG_FILE})")
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["source"] = str(path.resolve())
+    return data
+
+
+def _comparable(data: dict) -> dict:
+    """What must match for a folder to be resumed: all but the name, verbosity and level 2."""
+    data = {k: v for k, v in data.items() if k not in _RESUMABLE_DIFFERENCES}
+    data["training"] = {k: v for k, v in data.get("training", {}).items() if k != "verbose"}
+    return data

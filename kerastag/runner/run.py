@@ -1,0 +1,101 @@
+"""``kerastag run`` and ``kerastag evaluate``: every unit of a config, whatever its task.
+
+The runner claims the run folder (:mod:`kerastag.formats.run_folder`), asks the task
+(:mod:`kerastag.runner.task`) for its units, trains the unfinished ones and saves each
+whole (model, then history, then predictions — the "finished" marker), then lets the task
+write its tables and figures. A run killed at any point and started again skips the
+finished units, retrains the unfinished ones and loses nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from kerastag.config import ExperimentConfig, config_from_run_data, resolved_config
+from kerastag.errors import KerastagError
+from kerastag.formats import run_folder
+from kerastag.formats.model_file import load_model, save_model
+from kerastag.names import STAGES, resolve
+from kerastag.runner.task import Log, Unit, UnitResult, make_task
+
+
+def default_run_dir(config: ExperimentConfig) -> Path:
+    return Path("runs") / config.name
+
+
+def run_experiment(config: ExperimentConfig, out_dir: Path, *, log: Log = print) -> Path:
+    """Train every unfinished unit, then write the table and the plots.
+
+    Returns:
+        The path of the task's main table (``table.csv``).
+    """
+    out_dir = Path(out_dir)
+    run_folder.claim(out_dir, resolved_config(config), normalise=_normalised_run_data)
+    task = make_task(config)
+    data = task.load()
+    units = task.units(data)
+    for index, unit in enumerate(units, start=1):
+        if _is_finished(out_dir, unit):
+            log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: finished earlier, skipped")
+            continue
+        log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: training")
+        save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
+    table = task.write_results(out_dir, units, load_predictions(out_dir, units), log=log)
+    stage = task.follow_up()
+    if stage is not None:
+        resolve(STAGES[stage])(out_dir, log=log)
+    return table
+
+
+def evaluate_run(out_dir: Path, *, log: Log = print):
+    """Reload every saved model, rescore its clips and recompute the table.
+
+    Returns:
+        The task's evaluation result (the path of ``DIR/evaluate/table.csv`` and rows).
+    """
+    out_dir = Path(out_dir)
+    config = read_run_config(out_dir)
+    task = make_task(config)
+    data = task.load()
+    units = task.units(data)
+    predictions = {}
+    for unit in units:
+        model_path = _paths(out_dir, unit)["model"]
+        if not model_path.is_file():
+            raise KerastagError(f"{model_path}: model missing; finish the run with 'kerastag run'")
+        predictions[unit] = task.rescore(data, unit, load_model(model_path))
+        log(f"{unit.row.name} {unit.name}: rescored {len(predictions[unit]['clip_ids'])} clips")
+    return task.write_evaluation(out_dir / "evaluate", units, predictions, log=log)
+
+
+def save_unit(out_dir: Path, unit: Unit, result: UnitResult, metadata: dict) -> None:
+    """Model, then history, then predictions (the 'finished' marker), each atomically."""
+    paths = _paths(out_dir, unit)
+    save_model(result.model, paths["model"], metadata)
+    run_folder.write_history(paths["history"], result.history)
+    run_folder.write_predictions(paths["predictions"], result.predictions)
+
+
+def load_predictions(out_dir: Path, units: list[Unit]) -> dict[Unit, dict[str, np.ndarray]]:
+    """The saved predictions of every unit."""
+    return {unit: run_folder.read_predictions(_paths(out_dir, unit)["predictions"]) for unit in units}
+
+
+def read_run_config(out_dir: Path) -> ExperimentConfig:
+    """The config a run folder was made with (older folders' keys upgraded)."""
+    return config_from_run_data(run_folder.read_config_data(out_dir))
+
+
+def _normalised_run_data(data: dict) -> dict:
+    """A saved config as today's kerastag writes it (so old folders still resume)."""
+    return resolved_config(config_from_run_data(dict(data)))
+
+
+def _paths(out_dir: Path, unit: Unit) -> dict[str, Path]:
+    return run_folder.unit_paths(out_dir, unit.row.name, unit.name)
+
+
+def _is_finished(out_dir: Path, unit: Unit) -> bool:
+    return run_folder.is_finished(out_dir, unit.row.name, unit.name)

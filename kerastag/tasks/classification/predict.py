@@ -1,0 +1,54 @@
+"""Scoring audio files with a saved paper-B level-1 model: each clip's class
+probabilities, averaged over its excerpts (as whole clips are scored in training)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kerastag.audio import load_audio
+from kerastag.config import features_from_data
+from kerastag.errors import AudioError
+from kerastag.formats.model_file import load_model, read_metadata
+from kerastag.metrics import top_k_labels
+
+
+def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5,
+                  plot_dir: Path | None = None) -> pd.DataFrame:
+    """``file``, the class probabilities and the top-3 ``tags`` of every file.
+
+    ``threshold`` and ``plot_dir`` are accepted for a uniform predictor signature; a
+    single-label model reports its three best labels and draws no plots.
+    """
+    probs, classes = classification_probs(model_path, files)
+    return probability_frame(files, probs, classes)
+
+
+def classification_probs(model_path: Path, files: list[Path]) -> tuple[np.ndarray, list[str]]:
+    """``(clips, classes)`` probabilities of a saved paper-B model, and its class names."""
+    from kerastag.tasks.classification.excerpts import predict_clips
+
+    metadata = read_metadata(model_path)
+    model, spec = load_model(model_path), features_from_data(metadata["features"]).spec()
+    features = [clip_features(spec, path) for path in files]
+    probs = predict_clips(model, features, length=metadata["excerpt"], hop=metadata["hop"],
+                          pad_value=metadata["pad_value"])
+    return probs, metadata["classes"]
+
+
+def probability_frame(files: list[Path], probs: np.ndarray, classes) -> pd.DataFrame:
+    """``file``, one column per class (4 decimals) and ``tags`` = the top three labels."""
+    frame = pd.DataFrame(np.asarray(probs).round(4), columns=list(classes))
+    frame.insert(0, "file", [str(p) for p in files])
+    frame["tags"] = [" ".join(labels) for labels in top_k_labels(probs, classes, k=3)]
+    return frame
+
+
+def clip_features(spec, path: Path) -> np.ndarray:
+    """Whole-clip features of one file; a file with no samples is an error naming it."""
+    wave = load_audio(path, sample_rate=spec.sample_rate)
+    if wave.size == 0:
+        raise AudioError(f"{path}: audio file has no samples")
+    return spec.compute(wave)

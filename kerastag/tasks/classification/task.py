@@ -1,0 +1,228 @@
+"""Paper B's task: single-label classification of FSDKaggle2018 clips, scored by mAP@3.
+
+Each row is a level-1 model (a network on one input, with or without mixup). It is
+trained on random 1.5 s excerpts of the cached whole-clip features, early-stopped on a
+seeded holdout of its training clips, and scores whole clips by averaging its
+predictions over their excerpts. Units: ``fold0``..``fold4`` give the out-of-fold
+probabilities of the training clips; ``full`` (trained on all of them) scores the test
+set. The level-1 files of ``docs/level1_format.md`` (written by
+:mod:`~kerastag.tasks.classification.report`) feed the stacking of level 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from kerastag.config import ExcerptFeatures, ExperimentConfig, RowConfig, config_to_dict
+from kerastag.errors import ConfigError, KerastagError, ModelError
+from kerastag.fitting import holdout_indices, unit_seed
+from kerastag.formats import run_folder
+from kerastag.loading import compute_features, prepare_dataset
+from kerastag.plots import plot_histories
+from kerastag.runner.task import Unit, UnitResult, folds_to_run
+from kerastag.tasks.classification import report
+
+
+@dataclasses.dataclass
+class ClassificationData:
+    """Clips, labels and (memory-mapped) features of every input the rows use."""
+
+    classes: tuple[str, ...]
+    train_ids: list[str]
+    test_ids: list[str]
+    train_y: np.ndarray        # (train,) class index
+    test_y: np.ndarray         # (test,) class index, -1 where unknown
+    folds: np.ndarray          # (train,) 0..4
+    weights: np.ndarray        # (train,) loss weight (unverified clips down-weighted)
+    features: dict             # feature type -> (train arrays, test arrays)
+
+
+class ClassificationTask:
+    """Level-1 training of paper B's networks over stratified folds plus a full model."""
+
+    def __init__(self, config: ExperimentConfig):
+        self.config = config
+
+    # --- data ------------------------------------------------------------------------
+
+    def load(self) -> ClassificationData:
+        config = self.config
+        self.check_networks()
+        dataset = prepare_dataset(config)
+        train = [c for c in dataset.clips if c.subset == "train" or (c.subset != "test" and c.fold is not None)]
+        test = [c for c in dataset.clips if c.subset == "test"]
+        if not train:
+            raise KerastagError(f"{dataset.root}: no training clips")
+        index = {name: i for i, name in enumerate(dataset.classes)}
+        weights = np.array([1.0 if c.extra.get("manually_verified", True) else
+                            config.training.unverified_weight for c in train], dtype=np.float32)
+        features = {}
+        for feature_type in sorted({row.features for row in config.rows}):
+            spec = self.features_of(feature_type)
+            arrays = compute_features(config, train + test, features=spec, mmap=True).arrays
+            features[feature_type] = (arrays[: len(train)], arrays[len(train):])
+        return ClassificationData(
+            classes=dataset.classes,
+            train_ids=[c.clip_id for c in train], test_ids=[c.clip_id for c in test],
+            train_y=np.array([index[c.tags[0]] for c in train]),
+            test_y=np.array([index[c.tags[0]] if c.tags and c.tags[0] in index else -1 for c in test]),
+            folds=np.array([c.fold for c in train]), weights=weights, features=features)
+
+    def features_of(self, feature_type: str) -> ExcerptFeatures:
+        return self.config.features.with_type(feature_type)
+
+    def units(self, data: ClassificationData) -> list[Unit]:
+        present = sorted(set(data.folds.tolist()))
+        names = [f"fold{k}" for k in folds_to_run(self.config, present)]
+        if data.test_ids:
+            names.append("full")
+        return [Unit(row, name) for row in self.config.rows for name in names]
+
+    # --- one unit --------------------------------------------------------------------
+
+    def train_unit(self, data: ClassificationData, unit: Unit) -> UnitResult:
+        import keras
+
+        from kerastag.fitting import compile_model, distribution_strategy, fit, start_unit, steps_per_epoch
+        from kerastag.mixing import MixingSpec
+        from kerastag.pipeline import evaluation_dataset
+        from kerastag.tasks.classification.excerpts import excerpt_dataset
+
+        config, row = self.config, unit.row
+        seed = unit_seed(config.seed, row.name, unit.name)
+        start_unit(config, seed)
+        train_idx = np.flatnonzero(data.folds != (unit.fold if unit.fold is not None else -1))
+        keep, held = holdout_indices(len(train_idx), config.training.validation_fraction, seed)
+        train_idx, val_idx = train_idx[keep], train_idx[held]
+        arrays, _ = data.features[row.features]
+        length, pad = self._excerpt(row.features), self._pad_value(row.features)
+        onehot = np.eye(len(data.classes), dtype=np.float32)
+        weights = data.weights[train_idx] if config.training.unverified_weight < 1 else None
+        train = excerpt_dataset([arrays[i] for i in train_idx], onehot[data.train_y[train_idx]],
+                                length=length, batch_size=config.training.batch_size, seed=seed,
+                                mixing=MixingSpec(row.mixing, row.alpha),
+                                sample_weights=weights, pad_value=pad)
+        x_val = self._fixed_excerpts([arrays[i] for i in val_idx], length, pad, seed)
+        val = evaluation_dataset(x_val, onehot[data.train_y[val_idx]], batch_size=config.training.batch_size)
+        with distribution_strategy().scope():
+            model = self.build_network(row, x_val.shape[1:], len(data.classes))
+            compile_model(model, config, loss=keras.losses.CategoricalCrossentropy(),
+                          metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+                          steps_per_epoch=steps_per_epoch(len(train_idx), config.training.batch_size))
+        model, history = fit(model, config, train, val)
+        return UnitResult(model, history, self.rescore(data, unit, model))
+
+    def build_network(self, row: RowConfig, input_shape, n_classes: int):
+        """The row's network with ``model.args`` for it; a bad argument names the key."""
+        from kerastag.models.networks import build_network
+
+        kwargs = dict(self.config.model.args.get(row.network, {})) | dict(row.args)
+        try:
+            return build_network(row.network, tuple(int(v) for v in input_shape), n_classes, **kwargs)
+        except (TypeError, ModelError) as exc:
+            where = f"model.args.{row.network}" + (f" / rows[{row.name}].args" if row.args else "")
+            raise ConfigError(f"{where}: {exc}") from None
+
+    def check_networks(self) -> None:
+        """Build every row's network once, so a bad argument stops the run before any work."""
+        import keras
+
+        for row in self.config.rows:
+            self.build_network(row, self.input_shape(row.features), n_classes=2)
+        keras.backend.clear_session()
+
+    def input_shape(self, feature_type: str) -> tuple[int, ...]:
+        """A network's input: ``(mels, frames, 3)`` or ``(samples,)``."""
+        if feature_type == "wave":
+            return (self._excerpt(feature_type),)
+        return (self.features_of(feature_type).spec().bands, self._excerpt(feature_type), 3)
+
+    def rescore(self, data: ClassificationData, unit: Unit, model) -> dict[str, np.ndarray]:
+        """Whole-clip probabilities of the clips ``unit`` did not train on."""
+        from kerastag.tasks.classification.excerpts import predict_clips
+
+        train_arrays, test_arrays = data.features[unit.row.features]
+        if unit.fold is None:
+            ids, arrays, y = data.test_ids, test_arrays, data.test_y
+        else:
+            idx = np.flatnonzero(data.folds == unit.fold)
+            ids, arrays, y = [data.train_ids[i] for i in idx], [train_arrays[i] for i in idx], data.train_y[idx]
+        feature_type = unit.row.features
+        probs = predict_clips(model, arrays, length=self._excerpt(feature_type),
+                              hop=self._hop(feature_type), batch_size=self.config.training.batch_size,
+                              pad_value=self._pad_value(feature_type))
+        return {"clip_ids": np.array(ids), "y_true": np.asarray(y), "probs": probs.astype(np.float32),
+                "classes": np.array(data.classes)}
+
+    def metadata(self, data: ClassificationData, unit: Unit) -> dict:
+        feature_type = unit.row.features
+        return {
+            "task": "classification",
+            "classes": list(data.classes),
+            "features": config_to_dict(self.features_of(feature_type)) | {"cache_dir": None},
+            "excerpt": self._excerpt(feature_type),
+            "hop": self._hop(feature_type),
+            "pad_value": np.asarray(self._pad_value(feature_type)).tolist(),
+            "experiment": self.config.name,
+            "row": unit.row.name,
+            "unit": unit.name,
+        }
+
+    # --- results ---------------------------------------------------------------------
+
+    def write_results(self, out_dir: Path, units: list[Unit], predictions: dict, *, log) -> Path:
+        """Level-1 files, submissions, tables and plots from the saved predictions."""
+        classes = report.class_names(predictions)
+        tables = report.row_tables(self.config.rows, units, predictions)
+        report.write_level1(out_dir, tables, classes)
+        csv_path = report.write_tables(out_dir, tables, classes, self._paper(), log)
+        plot_histories(run_folder.read_histories(out_dir, [(u.row.name, u.name) for u in units]),
+                       out_dir / "plots")
+        return csv_path
+
+    def write_evaluation(self, out_dir: Path, units: list[Unit], predictions: dict, *, log):
+        """The out-of-fold table recomputed from reloaded models."""
+        tables = report.row_tables(self.config.rows, units, predictions)
+        return report.write_evaluation(out_dir, tables, self._paper(), log)
+
+    def follow_up(self) -> str | None:
+        """Paper B's level 2 (``stacking``) when the config has a ``stack:`` section."""
+        return "stacking" if self.config.stack is not None else None
+
+    def _paper(self) -> dict[str, float]:
+        return report.paper_numbers(self.config.rows)
+
+    # --- helpers ---------------------------------------------------------------------
+
+    def _excerpt(self, feature_type: str) -> int:
+        from kerastag.tasks.classification.excerpts import excerpt_length
+
+        f = self.config.features
+        return excerpt_length(feature_type, seconds=f.excerpt_seconds, hop_s=f.hop_ms / 1000,
+                              sample_rate=f.sample_rate)
+
+    def _hop(self, feature_type: str) -> int:
+        f = self.config.features
+        per_second = f.sample_rate if feature_type == "wave" else 1000 / f.hop_ms
+        return max(1, int(round(f.predict_hop_seconds * per_second)))
+
+    def _pad_value(self, feature_type: str):
+        """Padding for short clips: silence's feature value per channel (0 for the wave)."""
+        if feature_type == "wave":
+            return 0.0
+        silence = self.features_of(feature_type).spec().compute(
+            np.zeros(self._excerpt("wave"), np.float32))
+        return silence.mean(axis=(1, 2)).astype(float).tolist()  # (3,) per channel
+
+    @staticmethod
+    def _fixed_excerpts(arrays, length: int, pad, seed: int) -> np.ndarray:
+        """One seeded random excerpt per validation clip, fixed for the whole training."""
+        from kerastag.tasks.classification.excerpts import random_excerpt, to_model_layout
+
+        rng = np.random.default_rng(seed)
+        return np.stack([to_model_layout(random_excerpt(np.asarray(a), length, rng, pad_value=pad))
+                         for a in arrays]).astype(np.float32)
+

@@ -1,0 +1,88 @@
+"""Tagging audio files with a saved paper-A model.
+
+A clip of any sample rate is resampled to the model's feature rate. Clips are scored in
+consecutive 4 s windows (the training chunk length): a clip shorter than 4 s is
+zero-padded to one window; a longer one is zero-padded to a whole number of windows.
+A tag's clip score is its **maximum over the windows** (a tag is present when it occurs
+anywhere in the clip). Frame-level outputs of the windows, laid end to end, give the
+localization and attention curves of the plots.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kerastag.audio import load_audio
+from kerastag.config import features_from_data
+from kerastag.errors import ModelError
+from kerastag.formats.model_file import load_model, read_metadata
+
+
+@dataclasses.dataclass
+class ClipPrediction:
+    """Scores of one file, and the frame-level outputs for plotting."""
+
+    path: Path
+    scores: np.ndarray          # (classes,)
+    logmel: np.ndarray          # (frames, mels)
+    localization: np.ndarray    # (frames, classes)
+    attention: np.ndarray       # (frames, classes)
+
+
+def load_tagger(model_path: Path):
+    """(model, frame-level model, metadata, feature spec) of a saved tagging model."""
+    from kerastag.models.crnn import frame_level_model
+
+    metadata = read_metadata(model_path)
+    if metadata.get("task") != "tagging":
+        raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
+    model = load_model(model_path)
+    return model, frame_level_model(model), metadata, features_from_data(metadata["features"]).spec()
+
+
+def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPrediction:
+    """Score one file in 4 s windows; see the module docstring."""
+    wave = load_audio(path, sample_rate=spec.sample_rate)
+    window = int(round(chunk_seconds * spec.sample_rate))
+    n_windows = max(1, math.ceil(len(wave) / window))
+    padded = np.zeros(n_windows * window, dtype=np.float32)
+    padded[: len(wave)] = wave
+    logmels = np.stack([spec.compute(padded[k * window:(k + 1) * window]) for k in range(n_windows)])
+    outputs = frame_model.predict(logmels, verbose=0)
+    return ClipPrediction(
+        path=path,
+        scores=np.asarray(outputs["clip"]).max(axis=0),
+        logmel=np.concatenate(logmels),
+        localization=np.concatenate(np.asarray(outputs["localization"])),
+        attention=np.concatenate(np.asarray(outputs["attention"])),
+    )
+
+
+def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5,
+                  plot_dir: Path | None = None) -> pd.DataFrame:
+    """Paper-A tagging: the tags over ``threshold``; optional plots per clip."""
+    _, frame_model, metadata, spec = load_tagger(model_path)
+    classes = metadata["classes"]
+    records = []
+    for path in files:
+        result = predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
+        tags = [c for c, s in zip(classes, result.scores) if s >= threshold]
+        records.append({"file": str(path), **dict(zip(classes, result.scores.round(4))),
+                        "tags": " ".join(tags)})
+        if plot_dir is not None:
+            _plot(result, classes, spec, Path(plot_dir))
+    return pd.DataFrame.from_records(records)
+
+
+def _plot(result: ClipPrediction, classes, spec, plot_dir: Path) -> Path:
+    from kerastag.tasks.tagging.plots import plot_clip_prediction
+
+    return plot_clip_prediction(result.logmel, result.localization, result.attention,
+                                result.scores, classes, plot_dir / f"{result.path.stem}.png",
+                                title=result.path.name,
+                                frame_hop_s=spec.hop_length / spec.sample_rate)

@@ -1,0 +1,96 @@
+"""Paper A's training: a tagger fitted on one fold with the row's sample mixing.
+
+The model family is the row's ``network`` or the config's ``model.type``: paper A's CRNN
+with attention and localization heads (``crnn_attloc``, configured by the ``model:``
+section), or any family registered in :data:`kerastag.names.MODEL_FAMILIES`, whose
+builder takes ``(input_shape, n_classes, **model.args[family], **row.args)`` and returns a
+model with sigmoid outputs ``(batch, n_classes)``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from kerastag.config import ExperimentConfig, RowConfig
+from kerastag.errors import ConfigError, ModelError
+from kerastag.fitting import compile_model, distribution_strategy, fit, start_unit, steps_per_epoch
+from kerastag.names import MODEL_FAMILIES, resolve
+
+
+@dataclasses.dataclass
+class Split:
+    """Arrays of one training unit (a row on a fold)."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+def build_crnn(config: ExperimentConfig, x_train: np.ndarray, n_classes: int):
+    """Paper A's CRNN, compiled with binary cross-entropy.
+
+    Args:
+        x_train: training features ``(clips, frames, mels)``; with ``input_norm: dataset``
+            their per-mel-bin mean and variance become the model's input standardisation.
+    """
+    import keras
+
+    from kerastag.models.crnn import build_crnn_attloc
+
+    m = config.model
+    stats = {}
+    if m.input_norm == "dataset":
+        stats = {"input_mean": x_train.mean(axis=(0, 1)), "input_variance": x_train.var(axis=(0, 1))}
+    with distribution_strategy().scope():
+        model = build_crnn_attloc(n_mels=config.features.n_mels, n_classes=n_classes,
+                                  n_frames=x_train.shape[1], filters=m.filters, rnn_units=m.rnn_units,
+                                  gated_rnn=m.gated_rnn, dropout=m.dropout,
+                                  input_batchnorm=m.input_norm == "batchnorm", **stats)
+        compile_model(model, config, loss=keras.losses.BinaryCrossentropy(),
+                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+                      steps_per_epoch=steps_per_epoch(len(x_train), config.training.batch_size))
+    return model
+
+
+def build_family(config: ExperimentConfig, family: str, row: RowConfig, x_train: np.ndarray,
+                 n_classes: int):
+    """A registered model family for ``(frames, mels)`` inputs, compiled with binary
+    cross-entropy; a bad builder argument is a ConfigError naming the config key."""
+    import keras
+
+    kwargs = dict(config.model.args.get(family, {})) | dict(row.args)
+    with distribution_strategy().scope():
+        try:
+            model = resolve(MODEL_FAMILIES[family])(tuple(x_train.shape[1:]), n_classes, **kwargs)
+        except (TypeError, ModelError) as exc:
+            raise ConfigError(f"model.args.{family}: {exc}") from None
+        compile_model(model, config, loss=keras.losses.BinaryCrossentropy(),
+                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+                      steps_per_epoch=steps_per_epoch(len(x_train), config.training.batch_size))
+    return model
+
+
+def build_tagger(config: ExperimentConfig, row: RowConfig, x_train: np.ndarray, n_classes: int):
+    """The row's model: paper A's CRNN (``crnn_attloc``) or another registered family."""
+    family = row.network or config.model.type
+    if family == "crnn_attloc":
+        return build_crnn(config, x_train, n_classes)
+    return build_family(config, family, row, x_train, n_classes)
+
+
+def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed: int):
+    """Fit the row's tagger on one split with the row's sample mixing."""
+    from kerastag.mixing import MixingSpec
+    from kerastag.pipeline import evaluation_dataset, training_dataset
+
+    start_unit(config, seed)
+    t = config.training
+    model = build_tagger(config, row, split.x_train, split.y_train.shape[1])
+    train = training_dataset(split.x_train, split.y_train, batch_size=t.batch_size,
+                             mixing=MixingSpec(row.mixing, row.alpha), seed=seed)
+    val = evaluation_dataset(split.x_val, split.y_val, batch_size=t.batch_size)
+    return fit(model, config, train, val)
+
+

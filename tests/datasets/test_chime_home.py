@@ -1,0 +1,13 @@
+"""The CHiME-Home reader (kerastag.datasets.chime_home) on the demo dataset."""
+
+from kerastag.datasets.chime_home import read_chime_home
+
+
+def test_chime_reader_returns_exactly_what_the_demo_wrote(chime_demo):
+    root, truth = chime_demo
+    dataset = read_chime_home(root.parent)  # the parent folder works too
+    got = {(c.clip_id, frozenset(c.tags), c.fold, c.subset) for c in dataset.clips}
+    assert got == {(t.clip_id, frozenset(t.tags), t.fold, t.subset) for t in truth}
+    assert dataset.classes == ("c", "m", "f", "v", "p", "b", "o")
+    clip = dataset.clips[0]
+    assert clip.path.name.endswith(".16kHz.wav") and clip.extra["path_48k"].name.endswith(".48kHz.wav")

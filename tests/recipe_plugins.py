@@ -1,0 +1,119 @@
+"""What a user writes to extend kerastag, following the recipes of docs/architecture.md:
+a model family, a feature type, a mixing mode and a whole task. tests/test_recipes.py
+registers each one (as the recipes say) and runs it through kerastag."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import ClassVar, Optional
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from kerastag.checks import check_int
+from kerastag.errors import ConfigError
+from kerastag.features.specs import FeatureSpec
+from kerastag.fileio import write_text_atomic
+from kerastag.runner.task import Unit, UnitResult
+
+
+# --- a model family: a builder (input_shape, n_classes, **args) -> keras.Model -------------
+
+def build_mean_pool_tagger(input_shape, n_classes: int, *, units: int = 8) -> keras.Model:
+    """Frames -> Dense(units) per frame -> mean over time -> sigmoid tags."""
+    inputs = keras.Input(input_shape, name="features")          # (batch, frames, mels)
+    x = keras.layers.Dense(units, activation="relu", name="frame_dense")(inputs)
+    x = keras.layers.GlobalAveragePooling1D(name="time_mean")(x)  # (batch, units)
+    outputs = keras.layers.Dense(n_classes, activation="sigmoid", name="tags")(x)
+    return keras.Model(inputs, outputs, name="mean_pool_tagger")
+
+
+# --- a feature type: a spec (what is computed) and its config section (what YAML says) ----
+
+@dataclasses.dataclass(frozen=True)
+class FrameEnergy(FeatureSpec):
+    """Log energy of ``frame_length``-sample frames, ``(frames, 1)`` float32."""
+
+    name: ClassVar[str] = "frame_energy"
+    description: ClassVar[str] = "frame energy"
+
+    sample_rate: int = 16000
+    frame_length: int = 1000
+
+    def compute(self, waveform: np.ndarray) -> np.ndarray:
+        n = max(1, len(waveform) // self.frame_length)
+        frames = np.resize(np.asarray(waveform, np.float64), n * self.frame_length).reshape(n, -1)
+        return np.log(np.mean(frames ** 2, axis=1, keepdims=True) + 1e-8).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameEnergyFeatures:
+    """``type: frame_energy``."""
+
+    type: str = "frame_energy"
+    sample_rate: int = 16000
+    frame_length: int = 1000
+    cache_dir: Optional[str] = None
+    workers: Optional[int] = None
+
+    def __post_init__(self):
+        check_int("features.frame_length", self.frame_length, minimum=1, error=ConfigError)
+
+    def spec(self) -> FrameEnergy:
+        return FrameEnergy(sample_rate=self.sample_rate, frame_length=self.frame_length)
+
+
+# --- a mixing mode: (x_i, x_j, y_i, y_j, lam_x, lam_y) -> (x, y) on batch tensors -----------
+
+def add_partner(x, x_j, y, y_j, lam_x, lam_y):
+    """``x_i + lam * x_j`` with the first sample's labels (a label-preserving overlay)."""
+    return x + lam_x * x_j, y
+
+
+# --- a task: the Task protocol -----------------------------------------------------------
+
+class ConstantTask:
+    """Predicts each fold's clips with a one-weight model fitted to the training mean."""
+
+    def __init__(self, config):
+        self.config = config
+
+    def load(self):
+        rng = np.random.default_rng(self.config.seed)
+        return {"x": rng.normal(size=(40, 3)).astype("float32"),
+                "y": (rng.random(40) < 0.3).astype("float32"), "folds": np.arange(40) % 2}
+
+    def units(self, data) -> list[Unit]:
+        return [Unit(row, f"fold{k}") for row in self.config.rows for k in (0, 1)]
+
+    def train_unit(self, data, unit: Unit) -> UnitResult:
+        train = data["folds"] != unit.fold
+        inputs = keras.Input((3,))
+        outputs = keras.layers.Dense(1, activation="sigmoid", kernel_initializer="zeros")(inputs)
+        model = keras.Model(inputs, outputs)
+        model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy")
+        fitted = model.fit(data["x"][train], data["y"][train], epochs=2, verbose=0)
+        history = pd.DataFrame(fitted.history).assign(epoch=[1, 2])
+        return UnitResult(model, history, self.rescore(data, unit, model))
+
+    def rescore(self, data, unit: Unit, model) -> dict:
+        test = np.flatnonzero(data["folds"] == unit.fold)
+        scores = np.asarray(model(tf.constant(data["x"][test])))[:, 0]
+        return {"clip_ids": test.astype(str), "y_true": data["y"][test], "scores": scores}
+
+    def metadata(self, data, unit: Unit) -> dict:
+        return {"task": "constant", "row": unit.row.name, "unit": unit.name}
+
+    def write_results(self, out_dir: Path, units, predictions, *, log) -> Path:
+        lines = ["unit,mean_score"] + [f"{u.name},{float(np.mean(p['scores'])):.4f}"
+                                       for u, p in predictions.items()]
+        return write_text_atomic(Path(out_dir) / "table.csv", "\n".join(lines) + "\n")
+
+    def write_evaluation(self, out_dir: Path, units, predictions, *, log):
+        return self.write_results(out_dir, units, predictions, log=log), []
+
+    def follow_up(self):
+        return None

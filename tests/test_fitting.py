@@ -1,0 +1,50 @@
+"""kerastag.fitting's pure parts: unit seeds, the hold-out split, steps per epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kerastag.fitting import holdout_indices, steps_per_epoch, unit_seed
+
+
+def test_unit_seed_is_pinned_across_processes_and_versions():
+    """A resumed run must train a unit with the seed the first run used: crc32, never
+    Python's salted hash(). The literal is the value kerastag 0.1 gave this unit."""
+    assert unit_seed(0, "mixup_a1.5", "fold0") == 765_273_004
+    assert unit_seed(7, "none", "fold3") == unit_seed(7, "none", "fold3")
+
+
+def test_unit_seed_differs_by_seed_row_and_fold_and_stays_in_range():
+    seeds = {unit_seed(base, row, fold) for base in (0, 1, 2)
+             for row in ("none", "mixup_a1", "mixup_a1.5", "samplepairing")
+             for fold in ("fold0", "fold1", "fold2", "fold3", "fold4", "evaluation")}
+    assert len(seeds) == 3 * 4 * 6
+    assert all(0 <= seed < 2**31 - 1 for seed in seeds)
+    assert unit_seed(0, "row", "fold0") != unit_seed(0, "fold0", "row")
+
+
+@pytest.mark.parametrize("n, fraction, n_val", [(10, 0.2, 2), (100, 0.1, 10), (7, 0.5, 4),
+                                                (3, 0.01, 1), (1, 0.5, 1)])
+def test_holdout_sizes(n, fraction, n_val):
+    train, val = holdout_indices(n, fraction, seed=0)
+    assert len(val) == n_val and len(train) == n - n_val
+
+
+def test_holdout_is_a_sorted_disjoint_cover_and_seeded():
+    train, val = holdout_indices(50, 0.2, seed=3)
+    assert not set(train) & set(val)
+    assert sorted(set(train) | set(val)) == list(range(50))
+    assert list(train) == sorted(train) and list(val) == sorted(val)
+    again = holdout_indices(50, 0.2, seed=3)
+    np.testing.assert_array_equal(again[0], train)
+    np.testing.assert_array_equal(again[1], val)
+    other = holdout_indices(50, 0.2, seed=4)
+    assert list(other[1]) != list(val)
+    assert list(val) != list(range(10)), "the hold-out must be drawn, not the first clips"
+
+
+@pytest.mark.parametrize("n_clips, batch_size, steps", [(10, 4, 3), (8, 4, 2), (1, 64, 1),
+                                                        (0, 4, 1), (44, 44, 1), (45, 44, 2)])
+def test_steps_per_epoch_counts_the_last_partial_batch(n_clips, batch_size, steps):
+    assert steps_per_epoch(n_clips, batch_size) == steps

@@ -1,0 +1,95 @@
+"""The recipes of docs/architecture.md, done: each registers a plug-in of
+tests/recipe_plugins.py the way the recipe says and runs it through kerastag unchanged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from kerastag import names
+from kerastag.config import load_config
+from kerastag.runner.run import evaluate_run, run_experiment
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def plugins(monkeypatch):
+    """Make tests/recipe_plugins.py importable as ``recipe_plugins``."""
+    monkeypatch.syspath_prepend(str(HERE))
+    return "recipe_plugins"
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def tagging_config(tmp_path: Path, dataset: Path, *, features: str, model: str, rows: str) -> Path:
+    return write_config(tmp_path / "recipe.yaml", (
+        f"name: recipe\ndataset: {{path: {dataset}}}\n"
+        f"features: {{{features}, cache_dir: {tmp_path / 'cache'}, workers: 1}}\n"
+        f"model: {{{model}}}\n"
+        f"training: {{batch_size: 8, epochs: 1, patience: 1, folds: [0], verbose: 0}}\n"
+        f"rows: [{rows}]\n"))
+
+
+@pytest.mark.slow
+def test_recipe_add_a_model_family(plugins, monkeypatch, chime_demo, tmp_path):
+    monkeypatch.setitem(names.MODEL_FAMILIES, "mean_pool", f"{plugins}:build_mean_pool_tagger")
+    config = tagging_config(tmp_path, chime_demo[0], features="type: logmel_a, n_mels: 16",
+                            model="type: mean_pool, args: {mean_pool: {units: 4}}",
+                            rows="{mixing: none}")
+    table = pd.read_csv(run_experiment(load_config(config), tmp_path / "run", log=lambda _: None))
+    assert table["avg"].between(0, 1).all()
+    from kerastag.formats.model_file import load_model
+
+    model = load_model(tmp_path / "run" / "models" / "none" / "fold0.keras")
+    assert model.name == "mean_pool_tagger" and model.output_shape == (None, 7)
+
+
+@pytest.mark.slow
+def test_recipe_add_a_feature_type(plugins, monkeypatch, chime_demo, tmp_path):
+    monkeypatch.setitem(names.FEATURE_TYPES, "frame_energy", f"{plugins}:FrameEnergyFeatures")
+    monkeypatch.setitem(names.MODEL_FAMILIES, "mean_pool", f"{plugins}:build_mean_pool_tagger")
+    config = tagging_config(tmp_path, chime_demo[0], features="type: frame_energy, frame_length: 800",
+                            model="type: mean_pool", rows="{mixing: none}")
+    loaded = load_config(config)
+    assert loaded.features.spec().frame_length == 800
+    table = pd.read_csv(run_experiment(loaded, tmp_path / "run", log=lambda _: None))
+    assert len(table) == 1
+    cached = list((tmp_path / "cache").glob("frame_energy-*/*.npy"))
+    assert cached and np.load(cached[0]).shape == (80, 1)  # 4 s at 16 kHz in 800-sample frames
+
+
+def test_recipe_add_a_mixing_mode(plugins, monkeypatch, tmp_path):
+    from kerastag.mixing import MixingSpec, apply_mixing
+
+    monkeypatch.setitem(names.MIXING_MODES, "add_partner", names.MixingMode(
+        uses_alpha=True, mixes_labels=False, mix=f"{plugins}:add_partner"))
+    config = write_config(tmp_path / "m.yaml", "name: m\nrows: [{mixing: add_partner, alpha: 0.5}]\n")
+    row = load_config(config).rows[0]
+    assert row.name == "add_partner_a0.5"
+    x = np.ones((4, 3, 2), np.float32)
+    y = np.eye(4, dtype=np.float32)
+    batches = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    mixed_x, mixed_y = next(iter(apply_mixing(batches, MixingSpec(row.mixing, row.alpha), seed=0)))
+    lam = mixed_x.numpy()[:, 0, 0] - 1  # x_i + lam * x_j with all-ones inputs
+    assert np.all((lam >= 0) & (lam <= 1)) and not np.allclose(lam, 0)
+    np.testing.assert_array_equal(mixed_y.numpy(), y)  # labels preserved
+
+
+@pytest.mark.slow
+def test_recipe_add_a_task(plugins, monkeypatch, tmp_path):
+    monkeypatch.setitem(names.TASKS, "constant", f"{plugins}:ConstantTask")
+    config = load_config(write_config(tmp_path / "t.yaml", "name: t\ntask: constant\nrows: [{}]\n"))
+    table = run_experiment(config, tmp_path / "run", log=lambda _: None)
+    assert table.read_text().splitlines()[0] == "unit,mean_score"
+    for fold in (0, 1):
+        for kind, suffix in (("models", "keras"), ("histories", "csv"), ("predictions", "npz")):
+            assert (tmp_path / "run" / kind / "none" / f"fold{fold}.{suffix}").is_file()
+    assert evaluate_run(tmp_path / "run", log=lambda _: None)[0].read_text() == table.read_text()
