@@ -4,11 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kerastag.audio import AudioFormat
 from kerastag.datasets.base import Clip, Dataset, Problems
 from kerastag.errors import DatasetError
 from kerastag.names import LAYOUTS, resolve, unknown_name
 
-__all__ = ["Clip", "Dataset", "Problems", "detect_layout", "looks_like", "read_dataset"]
+__all__ = ["Clip", "Dataset", "Problems", "audio_format", "detect_layout", "looks_like",
+           "read_dataset"]
+
+
+def audio_format(layout: str, stream: str = "main") -> AudioFormat | None:
+    """What ``layout`` requires of its audio files: ``stream`` ``"main"`` (the files the
+    features are computed from) or another the reader names (CHiME-Home: ``"48k"``).
+
+    The reader module's ``AUDIO_FORMATS`` holds them; None where the layout fixes nothing.
+    """
+    reader_module = LAYOUTS[layout].partition(":")[0]
+    return resolve(f"{reader_module}:AUDIO_FORMATS").get(stream)
 
 
 def looks_like(path: str | Path, layout: str) -> bool:

@@ -1,9 +1,19 @@
-"""The in-memory form every dataset reader returns."""
+"""The in-memory form every dataset reader returns, and the one way readers read text.
+
+Every text file of every layout (lists, annotation and metadata CSVs) goes through
+:func:`read_csv_rows`: UTF-8 with an optional byte-order mark, RFC 4180 quoting, and a
+one-line problem naming the file and line for anything else.
+"""
 
 from __future__ import annotations
 
+import codecs
+import csv
 import dataclasses
-from pathlib import Path
+import io
+import re
+import unicodedata
+from pathlib import Path, PureWindowsPath
 from typing import Any
 
 from kerastag.errors import DatasetError
@@ -71,3 +81,118 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.messages)
+
+
+CsvRows = list[tuple[int, list[str]]]
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_CSV_ERRORS = {
+    "unexpected end of data": "a quote opened in this row is never closed",
+    "',' expected after '\"'": "text after a closing quote; a quote inside a quoted "
+                                 "field must be doubled",
+}
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()`` that answers False, not raises, for an impossible name (too long)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def read_text(path: Path, problems: Problems, *, what: str) -> str | None:
+    """The text of ``path`` decoded as UTF-8; a leading byte-order mark is dropped.
+
+    Args:
+        path: the file.
+        problems: where a missing, unreadable or undecodable file is reported.
+        what: the file's role in the messages, e.g. ``"list file"``.
+
+    Returns:
+        The text, or None once a problem has been reported.
+    """
+    if not is_file(path):
+        problems.add(path, f"{what} not found")
+        return None
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        problems.add(path, f"cannot read the {what} ({exc.strerror or exc})")
+        return None
+    data = data.removeprefix(codecs.BOM_UTF8)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _position(data, exc.start)
+        problems.add(f"{path}:{line}", f"not UTF-8 text (byte 0x{data[exc.start]:02x} at "
+                                       f"column {column}); save the {what} as UTF-8")
+        return None
+
+
+def _position(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and character column of byte ``offset`` (the bytes before it decode)."""
+    before = _LINE_BREAK.split(data[:offset].decode("utf-8"))
+    return len(before), len(before[-1]) + 1
+
+
+def read_csv_rows(path: Path, problems: Problems, *, what: str, expected: str) -> CsvRows | None:
+    """The rows of a CSV text file, each with the line it starts on; blank lines skipped.
+
+    Args:
+        path: the file.
+        problems: where problems are reported (missing, not UTF-8, broken quoting, empty).
+        what: the file's role in the messages, e.g. ``"list file"``.
+        expected: what the file should hold, e.g. ``"rows id,chunkname"``.
+
+    Returns:
+        ``(line, cells)`` per row, cells as written; None once a problem that makes the
+        whole file unusable has been reported (an empty file gives ``[]`` and a problem).
+    """
+    text = read_text(path, problems, what=what)
+    if text is None:
+        return None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: CsvRows = []
+    start = 1
+    try:
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        reason = _CSV_ERRORS.get(str(exc), str(exc))
+        problems.add(f"{path}:{start}", f"not valid CSV: {reason} (expected {expected})")
+        return None
+    if not rows:
+        problems.add(path, f"empty {what} (expected {expected})")
+    return rows
+
+
+def name_problem(name: str, *, subfolders: bool) -> str | None:
+    """What is wrong with a file name read from a list, or None when it is usable.
+
+    Args:
+        name: the name as listed (already stripped).
+        subfolders: whether ``sub/clip.wav`` is allowed; a name never climbs out of the
+            dataset folder nor is absolute.
+    """
+    parts = name.replace("\\", "/").split("/")
+    if not name:
+        return "empty file name"
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+        return f"file name {name!r} has a control character"
+    if name.startswith(("/", "\\")) or PureWindowsPath(name).drive:
+        return f"file name {name!r} is absolute; expected a path relative to the dataset folder"
+    if ".." in parts:
+        return f"file name {name!r} climbs out of the dataset folder"
+    if not subfolders and len(parts) > 1:
+        return f"file name {name!r} has a folder part; expected a plain file name"
+    return None
+
+
+def parse_fold(text: str, n_folds: int) -> int | None:
+    """The fold number written as ``text`` (ASCII digits), or None when not in 0..n_folds-1."""
+    text = text.strip()
+    if text.isascii() and text.isdigit() and int(text) < n_folds:
+        return int(text)
+    return None

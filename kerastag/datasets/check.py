@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerastag.audio import audio_info
-from kerastag.datasets import read_dataset
+from kerastag.audio import AudioFormat, check_audio_file
+from kerastag.datasets import audio_format, read_dataset
 from kerastag.datasets.base import Dataset, Problems
 from kerastag.errors import AudioError
 
@@ -29,42 +29,47 @@ class CheckReport:
         return not self.problems
 
 
-def check_dataset(path: str | Path, layout: str | None = None, *, progress: bool = False) -> CheckReport:
-    """Read a dataset collecting every problem, then open every audio header.
+def check_dataset(path: str | Path, layout: str | None = None, *,
+                  progress: bool = False) -> CheckReport:
+    """Read a dataset collecting every problem, then check every audio file as training
+    would read it (:func:`kerastag.audio.check_audio_file`: decodable, non-empty, finite,
+    and of the layout's sample rate, channels and length).
 
     Raises:
         DatasetError: only when the folder itself is missing or of no known layout.
     """
     problems = Problems(strict=False)
     dataset = read_dataset(path, layout, problems=problems)
+    if not dataset.clips:
+        problems.add(dataset.root, "no clips: the dataset's lists name no audio file")
     durations, rates, channels = [], collections.Counter(), collections.Counter()
-    for audio_path in _audio_files(dataset, progress):
+    for audio_path, expected in _audio_files(dataset, progress):
         if not audio_path.is_file():
             continue  # already reported by the reader
         try:
-            info = audio_info(audio_path)
+            info = check_audio_file(audio_path, expected)
         except AudioError as exc:
             problems.messages.append(str(exc))
             continue
-        if info.frames == 0:
-            problems.messages.append(f"{audio_path}: audio file has no samples")
         durations.append(info.frames / info.samplerate)
         rates[info.samplerate] += 1
         channels[info.channels] += 1
     return CheckReport(dataset, problems.messages, durations, rates, channels)
 
 
-def _audio_files(dataset: Dataset, progress: bool) -> list[Path]:
-    paths = []
+def _audio_files(dataset: Dataset, progress: bool) -> list[tuple[Path, AudioFormat | None]]:
+    """Every audio file of the dataset with the format its layout requires."""
+    main, high_rate = audio_format(dataset.layout), audio_format(dataset.layout, "48k")
+    files = []
     for clip in dataset.clips:
-        paths.append(clip.path)
+        files.append((clip.path, main))
         if "path_48k" in clip.extra:
-            paths.append(clip.extra["path_48k"])
+            files.append((clip.extra["path_48k"], high_rate))
     if progress:
         from tqdm import tqdm
 
-        return list(tqdm(paths, desc="audio headers", unit="file", leave=False))
-    return paths
+        return list(tqdm(files, desc="audio files", unit="file", leave=False))
+    return files
 
 
 def format_report(report: CheckReport) -> str:

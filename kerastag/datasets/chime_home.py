@@ -13,10 +13,11 @@ Layout (see shared/DATASETS.md)::
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from kerastag.datasets.base import Clip, Dataset, Problems
+from kerastag.audio import AudioFormat
+from kerastag.datasets.base import (
+    Clip, CsvRows, Dataset, Problems, is_file, name_problem, parse_fold, read_csv_rows)
 from kerastag.errors import DatasetError
 from kerastag.reference_results import CHIME_HOME_TAGS
 
@@ -31,6 +32,15 @@ ANNOTATION_KEYS = (
 )
 IGNORED_LETTERS = frozenset("SU")  # silence/background and unidentifiable
 N_FOLDS = 5
+CHUNK_SECONDS = 4
+#: What every chunk's two files are (``kerastag.audio`` checks them where they are read).
+AUDIO_FORMATS = {
+    "main": AudioFormat("CHiME-Home 16 kHz chunk", sample_rate=16000, channels=1,
+                        frames=CHUNK_SECONDS * 16000),
+    "48k": AudioFormat("CHiME-Home 48 kHz chunk", sample_rate=48000, channels=2,
+                       frames=CHUNK_SECONDS * 48000),
+}
+LIST_COLUMNS = {2: "id,chunkname", 3: "id,chunkname,fold"}
 
 
 def find_root(path: str | Path) -> Path:
@@ -79,10 +89,10 @@ def read_chime_home(path: str | Path, *, problems: Problems | None = None,
         _compare_dev_list(root / DEV_LIST, folds, problems)
         clips += [_make_clip(root, name, fold, "development", problems) for name, fold in folds.items()]
     if "evaluation" in subsets:
-        names = _read_list(root / EVAL_LIST, 2, problems)
+        names = _read_list(root / EVAL_LIST, 2, problems) or []
         clips += [_make_clip(root, name, None, "evaluation", problems) for name in names]
     clips = [clip for clip in clips if clip is not None]
-    _report_duplicates(clips, problems)
+    _report_duplicates(clips, root / EVAL_LIST, problems)
     return Dataset(layout=LAYOUT, root=root, classes=CHIME_HOME_TAGS, clips=clips)
 
 
@@ -101,19 +111,25 @@ def tags_from_majorityvote(value: str, where: str | Path, problems: Problems) ->
 
 
 def read_annotation(path: Path, problems: Problems) -> dict[str, str]:
-    """The ``key,value`` rows of a chunk's annotation CSV as a dict."""
-    if not path.is_file():
-        problems.add(path, "annotation file not found")
+    """The ``key,value`` rows of a chunk's annotation CSV as a dict.
+
+    Args:
+        path: ``chunks/<chunk>.csv``.
+        problems: where a missing or malformed file or row is reported.
+
+    Returns:
+        key -> value, empty when the file cannot be read.
+    """
+    rows = read_csv_rows(path, problems, what="annotation file",
+                         expected="key,value rows, one of them majorityvote")
+    if not rows:
         return {}
     values = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for line_no, row in enumerate(csv.reader(handle), start=1):
-            if not row:
-                continue
-            if len(row) < 2:
-                problems.add(f"{path}:{line_no}", f"expected 'key,value', got {','.join(row)!r}")
-                continue
-            values[row[0].strip()] = ",".join(row[1:]).strip()
+    for line_no, row in rows:
+        if len(row) < 2:
+            problems.add(f"{path}:{line_no}", f"expected 'key,value', got {','.join(row)!r}")
+            continue
+        values[row[0].strip()] = ",".join(row[1:]).strip()
     if "majorityvote" not in values:
         problems.add(path, "no 'majorityvote' row")
     return values
@@ -125,45 +141,62 @@ def _make_clip(root: Path, name: str, fold: int | None, subset: str, problems: P
     tags = tags_from_majorityvote(annotation.get("majorityvote", ""), chunks / f"{name}.csv", problems)
     path_16k, path_48k = chunks / f"{name}.16kHz.wav", chunks / f"{name}.48kHz.wav"
     for wav in (path_16k, path_48k):
-        if not wav.is_file():
+        if not is_file(wav):
             problems.add(wav, "audio file not found")
     return Clip(clip_id=name, path=path_16k, tags=tags, fold=fold, subset=subset,
                 extra={"path_48k": path_48k, "annotation": annotation})
 
 
-def _read_rows(path: Path, n_columns: int, problems: Problems) -> list[tuple[int, list[str]]]:
-    if not path.is_file():
-        problems.add(path, "list file not found")
-        return []
-    rows = []
-    with path.open(newline="", encoding="utf-8") as handle:
-        for line_no, row in enumerate(csv.reader(handle), start=1):
-            row = [cell.strip() for cell in row]
-            if not row or row == [""]:
-                continue
-            if line_no == 1 and not row[0].isdigit():
-                problems.add(f"{path}:1", f"looks like a header row {','.join(row)!r}; "
-                                          f"the real file has none")
-                continue
-            if len(row) != n_columns:
-                problems.add(f"{path}:{line_no}", f"expected {n_columns} columns, got {len(row)}")
-                continue
-            rows.append((line_no, row))
-    return rows
+def _read_rows(path: Path, n_columns: int, problems: Problems) -> CsvRows | None:
+    """The ``(line, cells)`` rows of a headerless chunk list with ``n_columns`` columns.
+
+    Rows with a wrong column count or an unusable chunk name are reported and left out.
+    Returns None when the file itself cannot be read (already reported).
+    """
+    columns = LIST_COLUMNS[n_columns]
+    rows = read_csv_rows(path, problems, what="list file", expected=f"rows {columns}, no header")
+    if rows is None:
+        return None
+    good = []
+    for index, (line_no, row) in enumerate(rows):
+        row = [cell.strip() for cell in row]
+        if index == 0 and not row[0].isdigit():
+            problems.add(f"{path}:{line_no}", f"looks like a header row {','.join(row)!r}; "
+                                              f"the real file has none")
+            continue
+        if len(row) != n_columns:
+            problems.add(f"{path}:{line_no}",
+                         f"expected {n_columns} columns ({columns}), got {len(row)}")
+            continue
+        bad_name = name_problem(row[1], subfolders=False)
+        if bad_name:
+            problems.add(f"{path}:{line_no}", f"chunk name: {bad_name}")
+            continue
+        good.append((line_no, row))
+    return good
 
 
-def _read_list(path: Path, n_columns: int, problems: Problems) -> list[str]:
-    return [row[1] for _, row in _read_rows(path, n_columns, problems)]
+def _read_list(path: Path, n_columns: int, problems: Problems) -> list[str] | None:
+    """Chunk names of a list (column 2), duplicates reported and dropped; None if unreadable."""
+    rows = _read_rows(path, n_columns, problems)
+    if rows is None:
+        return None
+    names: dict[str, int] = {}
+    for line_no, row in rows:
+        if row[1] in names:
+            problems.add(f"{path}:{line_no}", f"duplicate chunk {row[1]!r} "
+                                              f"(first on line {names[row[1]]})")
+            continue
+        names[row[1]] = line_no
+    return list(names)
 
 
 def _read_crossval(path: Path, problems: Problems) -> dict[str, int]:
+    """Chunk name -> official fold of the crossval list; bad rows reported and dropped."""
     folds: dict[str, int] = {}
-    for line_no, (_, name, fold_text) in _read_rows(path, 3, problems):
-        try:
-            fold = int(fold_text)
-        except ValueError:
-            fold = -1
-        if not 0 <= fold < N_FOLDS:
+    for line_no, (_, name, fold_text) in _read_rows(path, 3, problems) or []:
+        fold = parse_fold(fold_text, N_FOLDS)
+        if fold is None:
             problems.add(f"{path}:{line_no}", f"fold {fold_text!r} outside 0..{N_FOLDS - 1}")
             continue
         if name in folds:
@@ -174,8 +207,9 @@ def _read_crossval(path: Path, problems: Problems) -> dict[str, int]:
 
 
 def _compare_dev_list(path: Path, folds: dict[str, int], problems: Problems) -> None:
+    """Report chunks that are in only one of the development list and the crossval list."""
     listed = _read_list(path, 2, problems)
-    if not path.is_file():
+    if listed is None:
         return
     missing = sorted(set(folds) - set(listed))
     extra = sorted(set(listed) - set(folds))
@@ -185,10 +219,11 @@ def _compare_dev_list(path: Path, folds: dict[str, int], problems: Problems) -> 
         problems.add(path, f"{len(extra)} chunk(s) not in {CROSSVAL_LIST}, e.g. {extra[0]!r}")
 
 
-def _report_duplicates(clips: list[Clip], problems: Problems) -> None:
+def _report_duplicates(clips: list[Clip], eval_list: Path, problems: Problems) -> None:
+    """Report chunks listed both for development and for evaluation."""
     seen: dict[str, str] = {}
     for clip in clips:
         if clip.clip_id in seen and seen[clip.clip_id] != clip.subset:
-            problems.add(clip.clip_id, f"chunk is in both the {seen[clip.clip_id]} and "
-                                       f"the {clip.subset} lists")
+            problems.add(eval_list, f"chunk {clip.clip_id!r} is in both the "
+                                    f"{seen[clip.clip_id]} and the {clip.subset} lists")
         seen.setdefault(clip.clip_id, clip.subset)

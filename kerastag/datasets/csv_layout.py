@@ -12,16 +12,28 @@ stratified by each clip's first label, seeded. Classes are the sorted distinct l
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
-import pandas as pd
-
-from kerastag.datasets.base import Clip, Dataset, Problems
+from kerastag.datasets.base import (
+    Clip, Dataset, Problems, is_file, name_problem, parse_fold, read_csv_rows)
 from kerastag.datasets.folds import stratified_folds
 from kerastag.errors import DatasetError
 
 LAYOUT = "csv"
+#: Any rate, channel count and length: the audio is resampled and mixed down to mono.
+AUDIO_FORMATS: dict = {}
 LABELS_FILE = "labels.csv"
 N_FOLDS = 5
+HEADER = "filename,labels[,fold]"
+
+
+class _Row(NamedTuple):
+    """One usable row of the labels CSV."""
+
+    line: int
+    filename: str
+    labels: str
+    fold: str  # "" when the CSV has no fold column
 
 
 def labels_file(root: Path) -> Path | None:
@@ -33,59 +45,88 @@ def labels_file(root: Path) -> Path | None:
 
 
 def looks_like(path: Path) -> bool:
+    """True when ``path`` is a folder with a labels CSV."""
     return path.is_dir() and labels_file(path) is not None
 
 
 def read_csv_dataset(path: str | Path, *, problems: Problems | None = None,
                      seed: int = 0) -> Dataset:
-    """Read ``DIR/labels.csv`` (``filename,labels[,fold]``) and check the audio exists."""
+    """Read ``DIR/labels.csv`` (``filename,labels[,fold]``) and check the audio exists.
+
+    Args:
+        path: the dataset folder.
+        problems: where to report problems; ``None`` raises on the first one.
+        seed: seed of the stratified folds of rows that name none.
+
+    Returns:
+        A :class:`Dataset` of subset ``train`` clips whose classes are the sorted labels.
+
+    Raises:
+        DatasetError: the folder is missing or holds no labels CSV (whatever ``problems``).
+    """
     problems = problems if problems is not None else Problems(strict=True)
     root = Path(path)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder not found")
     csv_path = labels_file(root)
     if csv_path is None:
-        raise DatasetError(f"{root}: no {LABELS_FILE} (header filename,labels[,fold])")
-    frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    frame.columns = [c.strip().lower() for c in frame.columns]
-    if list(frame.columns[:2]) != ["filename", "labels"] or len(frame.columns) > 3 or (
-            len(frame.columns) == 3 and frame.columns[2] != "fold"):
-        raise DatasetError(f"{csv_path}: expected header filename,labels[,fold], "
-                           f"got {','.join(frame.columns)}")
-    tags = [tuple(sorted(set(str(v).split()))) for v in frame["labels"]]
-    folds = _folds(frame, tags, csv_path, problems, seed)
+        raise DatasetError(f"{root}: no {LABELS_FILE} (header {HEADER})")
+    rows = _read_labels(csv_path, problems)
+    tags = [tuple(sorted(set(row.labels.split()))) for row in rows]
+    folds = _folds(rows, tags, csv_path, problems, seed)
     clips = []
-    for line_no, (name, clip_tags, fold) in enumerate(zip(frame["filename"], tags, folds), start=2):
-        clip_path = root / name.strip()
-        if not clip_path.is_file():
-            problems.add(f"{csv_path}:{line_no}", f"audio file not found: {clip_path}")
-        clips.append(Clip(clip_id=name.strip(), path=clip_path, tags=clip_tags, fold=fold,
+    for row, clip_tags, fold in zip(rows, tags, folds):
+        clip_path = root / row.filename
+        if not is_file(clip_path):
+            problems.add(f"{csv_path}:{row.line}", f"audio file not found: {clip_path}")
+        clips.append(Clip(clip_id=row.filename, path=clip_path, tags=clip_tags, fold=fold,
                           subset="train"))
-    _report_duplicates(clips, csv_path, problems)
     classes = tuple(sorted({t for clip_tags in tags for t in clip_tags}))
     return Dataset(layout=LAYOUT, root=root, classes=classes, clips=clips)
 
 
-def _folds(frame: pd.DataFrame, tags, csv_path: Path, problems: Problems, seed: int) -> list[int]:
-    assigned = stratified_folds([t[0] if t else "" for t in tags], n_folds=N_FOLDS, seed=seed)
-    if "fold" not in frame.columns:
-        return assigned
-    folds = []
-    for line_no, (text, auto) in enumerate(zip(frame["fold"], assigned), start=2):
-        text = text.strip()
-        if not text:
-            folds.append(auto)
-        elif text.isdigit() and int(text) < N_FOLDS:
-            folds.append(int(text))
+def _read_labels(csv_path: Path, problems: Problems) -> list[_Row]:
+    """The usable rows of the labels CSV; every other row is reported and left out."""
+    rows = read_csv_rows(csv_path, problems, what="labels file",
+                         expected=f"header {HEADER}, then one row per audio file")
+    if not rows:
+        return []
+    (header_line, header), body = rows[0], rows[1:]
+    columns = [cell.strip().lower() for cell in header]
+    if columns not in (["filename", "labels"], ["filename", "labels", "fold"]):
+        problems.add(f"{csv_path}:{header_line}",
+                     f"expected header {HEADER}, got {','.join(header)!r}")
+        return []
+    if not body:
+        problems.add(f"{csv_path}:{header_line}", f"only a header, no clips listed "
+                                                  f"(expected one row {HEADER} per audio file)")
+    good: list[_Row] = []
+    first_line: dict[str, int] = {}
+    for line_no, row in body:
+        cells = [cell.strip() for cell in row]
+        where = f"{csv_path}:{line_no}"
+        if len(cells) != len(columns):
+            problems.add(where, f"expected {len(columns)} columns ({','.join(columns)}), "
+                                f"got {len(cells)}")
+        elif bad_name := name_problem(cells[0], subfolders=True):
+            problems.add(where, bad_name)
+        elif cells[0] in first_line:
+            problems.add(where, f"duplicate filename {cells[0]!r} "
+                                f"(first on line {first_line[cells[0]]})")
         else:
-            problems.add(f"{csv_path}:{line_no}", f"fold {text!r} outside 0..{N_FOLDS - 1}")
-            folds.append(auto)
+            first_line[cells[0]] = line_no
+            good.append(_Row(line_no, cells[0], row[1], cells[2] if len(cells) > 2 else ""))
+    return good
+
+
+def _folds(rows: list[_Row], tags: list[tuple[str, ...]], csv_path: Path,
+           problems: Problems, seed: int) -> list[int]:
+    """Each row's fold: its own when given, else a seeded stratified one."""
+    assigned = stratified_folds([t[0] if t else "" for t in tags], n_folds=N_FOLDS, seed=seed)
+    folds = []
+    for row, auto in zip(rows, assigned):
+        fold = parse_fold(row.fold, N_FOLDS)
+        if row.fold and fold is None:
+            problems.add(f"{csv_path}:{row.line}", f"fold {row.fold!r} outside 0..{N_FOLDS - 1}")
+        folds.append(auto if fold is None else fold)
     return folds
-
-
-def _report_duplicates(clips: list[Clip], csv_path: Path, problems: Problems) -> None:
-    seen = set()
-    for clip in clips:
-        if clip.clip_id in seen:
-            problems.add(csv_path, f"duplicate filename {clip.clip_id!r}")
-        seen.add(clip.clip_id)

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
-from kerastag.datasets.base import Clip, Dataset, Problems
+from kerastag.audio import AudioFormat
+from kerastag.datasets.base import Clip, Dataset, Problems, is_file, name_problem, read_csv_rows
 from kerastag.datasets.folds import stratified_folds
 from kerastag.errors import DatasetError
 
 LAYOUT = "fsdkaggle2018"
+#: Every clip is a 44.1 kHz mono wav (of any length from 0.3 s to 30 s, not enforced).
+AUDIO_FORMATS = {"main": AudioFormat("FSDKaggle2018 clip", sample_rate=44100, channels=1)}
 ZENODO_META = "FSDKaggle2018.meta"
 ZENODO_TRAIN = Path(ZENODO_META) / "train_post_competition.csv"
 ZENODO_TEST = Path(ZENODO_META) / "test_post_competition_scoring_clips.csv"
@@ -38,6 +39,7 @@ ZENODO_TRAIN_COLUMNS = TRAIN_COLUMNS + ("freesound_id", "license")
 ZENODO_TEST_COLUMNS = ("fname", "label", "usage", "freesound_id", "license")
 # The header of sample_submission.csv; test_post_competition.csv has these and more.
 KAGGLE_TEST_COLUMNS = ("fname", "label")
+Record = dict[str, str]
 
 
 def variant_of(path: Path) -> str | None:
@@ -50,6 +52,7 @@ def variant_of(path: Path) -> str | None:
 
 
 def looks_like(path: Path) -> bool:
+    """True when ``path`` holds FSDKaggle2018 in either layout."""
     return variant_of(path) is not None
 
 
@@ -82,49 +85,74 @@ def read_fsdkaggle2018(path: str | Path, *, problems: Problems | None = None,
     else:
         train, test = _read_kaggle(root, problems)
         audio = KAGGLE_AUDIO
-    classes = tuple(sorted({label for label in train["label"] if label}))
-    folds = stratified_folds(list(train["label"]), n_folds=n_folds, seed=seed)
-    clips = [_train_clip(root / audio[0], row, fold) for row, fold in zip(train.to_dict("records"), folds)]
-    clips += [_test_clip(root / audio[1], row) for row in test.to_dict("records")]
+    labels = [row["label"] for row in train]
+    classes = tuple(sorted({label for label in labels if label}))
+    folds = stratified_folds(labels, n_folds=n_folds, seed=seed)
+    clips = [_train_clip(root / audio[0], row, fold) for row, fold in zip(train, folds)]
+    clips += [_test_clip(root / audio[1], row) for row in test]
     _check_clips(clips, classes, problems)
     return Dataset(layout=LAYOUT, root=root, classes=classes, clips=clips)
 
 
-def _read_zenodo(root: Path, problems: Problems):
+def _read_zenodo(root: Path, problems: Problems) -> tuple[list[Record], list[Record]]:
+    """Training and test rows of the Zenodo metadata CSVs."""
     train = _read_csv(root / ZENODO_TRAIN, ZENODO_TRAIN_COLUMNS, problems)
     test = _read_csv(root / ZENODO_TEST, ZENODO_TEST_COLUMNS, problems)
     return train, test
 
 
-def _read_kaggle(root: Path, problems: Problems):
+def _read_kaggle(root: Path, problems: Problems) -> tuple[list[Record], list[Record]]:
+    """Training and test rows of the Kaggle CSVs (test labels only from the post file)."""
     train = _read_csv(root / KAGGLE_TRAIN, TRAIN_COLUMNS, problems)
     post = root / "test_post_competition.csv"
     if post.is_file():
         test = _read_csv(post, KAGGLE_TEST_COLUMNS, problems, exact=False)
     else:
         test = _read_csv(root / KAGGLE_SUBMISSION, KAGGLE_TEST_COLUMNS, problems)
-        test["label"] = ""  # sample_submission's labels are placeholders, not ground truth
+        for row in test:
+            row["label"] = ""  # sample_submission's labels are placeholders, not ground truth
     return train, test
 
 
-def _read_csv(path: Path, columns: tuple[str, ...], problems: Problems, exact: bool = True) -> pd.DataFrame:
-    empty = pd.DataFrame(columns=list(columns))
-    if not path.is_file():
-        problems.add(path, "metadata file not found")
-        return empty
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
-        problems.add(path, f"cannot read CSV ({str(exc).splitlines()[0]})")
-        return empty
-    frame.columns = [c.strip().lower() for c in frame.columns]  # 'Usage' vs 'usage'
-    found = tuple(frame.columns)
-    wanted_ok = found == columns if exact else set(columns) <= set(found)
-    if not wanted_ok:
-        problems.add(path, f"expected header {','.join(columns)}, got {','.join(found)}")
-        if not set(columns) <= set(found):
-            return empty
-    return frame
+def _read_csv(path: Path, columns: tuple[str, ...], problems: Problems,
+              exact: bool = True) -> list[Record]:
+    """The rows of a metadata CSV as dicts keyed by the lower-cased header.
+
+    Args:
+        path: the CSV.
+        columns: the header it must have (``Usage`` and ``usage`` both match ``usage``).
+        problems: where a bad file, header or row is reported; bad rows are left out.
+        exact: False when more columns than ``columns`` are fine.
+    """
+    expected = f"header {','.join(columns)}{',...' if not exact else ''}"
+    rows = read_csv_rows(path, problems, what="metadata file", expected=expected)
+    if not rows:
+        return []
+    (header_line, header), body = rows[0], rows[1:]
+    found = [cell.strip().lower() for cell in header]
+    usable = set(columns) <= set(found) and len(set(found)) == len(found)
+    if not usable or (exact and tuple(found) != columns):
+        problems.add(f"{path}:{header_line}", f"expected {expected}, got {','.join(header)!r}")
+        if not usable:
+            return []
+    if not body:
+        problems.add(f"{path}:{header_line}", "only a header, no clips listed")
+    return [record for line_no, row in body
+            if (record := _record(f"{path}:{line_no}", found, row, problems)) is not None]
+
+
+def _record(where: str, columns: list[str], row: list[str], problems: Problems) -> Record | None:
+    """One data row as a dict, or None after reporting a wrong column count or fname."""
+    if len(row) != len(columns):
+        problems.add(where, f"expected {len(columns)} columns ({','.join(columns)}), "
+                            f"got {len(row)}")
+        return None
+    record = dict(zip(columns, (cell.strip() for cell in row)))
+    bad_name = name_problem(record["fname"], subfolders=False)
+    if bad_name:
+        problems.add(where, f"fname: {bad_name}")
+        return None
+    return record
 
 
 def _train_clip(folder: Path, row: dict, fold: int) -> Clip:
@@ -151,7 +179,7 @@ def _check_clips(clips: list[Clip], classes: tuple[str, ...], problems: Problems
         if key in seen:
             problems.add(clip.path, f"duplicate fname {clip.clip_id!r} in the {clip.subset} list")
         seen.add(key)
-        if not clip.path.is_file():
+        if not is_file(clip.path):
             problems.add(clip.path, "audio file not found")
         if clip.subset == "train" and not clip.tags:
             problems.add(clip.path, "training clip has no label")
