@@ -1,7 +1,15 @@
-"""Reading audio files into float32 arrays, with errors that name the file."""
+"""Reading audio files into float32 arrays, validated once where they are read.
+
+Every read (``data check``, feature extraction, ``predict``) goes through this module, so
+the same file is accepted or refused the same way everywhere: it must exist, decode, hold
+at least one sample, hold only finite samples (a float WAV can carry NaN or Inf), and,
+where the dataset layout fixes them (:class:`AudioFormat`), have the expected sample rate,
+channel count and length. Every refusal is an :class:`AudioError` naming the file.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -11,6 +19,39 @@ import soundfile as sf
 from kerastag.errors import AudioError
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+
+#: soundfile subtypes that can hold non-finite samples (PCM cannot).
+_FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")
+
+
+@dataclasses.dataclass(frozen=True)
+class AudioFormat:
+    """What a dataset layout requires of one of its audio files (None: anything).
+
+    Attributes:
+        what: the file's role, for messages (``"CHiME-Home 16 kHz chunk"``).
+        sample_rate: sample rate in Hz.
+        channels: channel count.
+        frames: exact length in samples per channel.
+    """
+
+    what: str
+    sample_rate: int | None = None
+    channels: int | None = None
+    frames: int | None = None
+
+    def problem(self, sample_rate: int, channels: int, frames: int) -> str | None:
+        """What differs from this format, in words, or None when the file fits."""
+        wanted, got = [], []
+        for name, expected, actual, unit in (("rate", self.sample_rate, sample_rate, " Hz"),
+                                             ("channels", self.channels, channels, " channel(s)"),
+                                             ("frames", self.frames, frames, " samples")):
+            if expected is not None and expected != actual:
+                wanted.append(f"{expected}{unit}")
+                got.append(f"{actual}{unit}")
+        if not wanted:
+            return None
+        return f"expected {', '.join(wanted)} for a {self.what}, got {', '.join(got)}"
 
 
 def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
@@ -27,8 +68,27 @@ def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
         raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
 
 
+def check_audio_file(path: str | os.PathLike, expected: AudioFormat | None = None) -> sf._SoundFileInfo:
+    """Validate a file without keeping its samples (``kerastag data check``).
+
+    Reads the header; reads the samples only where they could be non-finite (float WAVs).
+
+    Returns:
+        soundfile's header info.
+
+    Raises:
+        AudioError: as :func:`load_audio` would for this file.
+    """
+    path = Path(path)
+    info = audio_info(path)
+    _check_header(path, info.samplerate, info.channels, info.frames, expected)
+    if info.subtype in _FLOAT_SUBTYPES:
+        _check_finite(path, _read(path))
+    return info
+
+
 def load_audio(path: str | os.PathLike, *, sample_rate: int, mono: bool = True,
-               channel: int | None = None) -> np.ndarray:
+               channel: int | None = None, expected: AudioFormat | None = None) -> np.ndarray:
     """Load an audio file as float32 in [-1, 1], resampled to ``sample_rate`` Hz.
 
     Args:
@@ -36,20 +96,22 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int, mono: bool = True,
         sample_rate: target sample rate in Hz.
         mono: average the channels (ignored when ``channel`` is given).
         channel: keep only this channel (0-based) instead of averaging.
+        expected: the format the dataset layout requires of the file, if any.
 
     Returns:
         ``np.ndarray [shape=(samples,)]`` when mono or a channel is chosen, else
-        ``[shape=(channels, samples)]``. A file with no samples gives an empty array.
+        ``[shape=(channels, samples)]``.
 
     Raises:
-        AudioError: missing, empty (0 bytes) or undecodable file.
+        AudioError: missing, empty (0 bytes), undecodable, without samples, with
+            non-finite samples, or not of the ``expected`` format; the message names the
+            file and what was wrong.
     """
     path = Path(path)
     _check_exists(path)
-    try:
-        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
+    data, file_rate = _read(path)
+    _check_header(path, file_rate, data.shape[1], data.shape[0], expected)
+    _check_finite(path, (data, file_rate))
     data = data.T  # (channels, samples)
     if channel is not None:
         if channel >= data.shape[0]:
@@ -57,11 +119,38 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int, mono: bool = True,
         data = data[channel]
     elif mono:
         data = data.mean(axis=0)
-    if file_rate != sample_rate and data.shape[-1] > 0:
+    if file_rate != sample_rate:
         import librosa
 
         data = librosa.resample(data, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    """``(samples, channels)`` float32 and the file's sample rate."""
+    try:
+        return sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
+
+
+def _check_header(path: Path, sample_rate: int, channels: int, frames: int,
+                  expected: AudioFormat | None) -> None:
+    if frames == 0:
+        raise AudioError(f"{path}: audio file has no samples")
+    problem = expected.problem(sample_rate, channels, frames) if expected else None
+    if problem:
+        raise AudioError(f"{path}: {problem}")
+
+
+def _check_finite(path: Path, read: tuple[np.ndarray, int]) -> None:
+    data, _ = read
+    finite = np.isfinite(data)
+    if not finite.all():
+        bad = int(data.size - np.count_nonzero(finite))
+        first = int(np.argmin(finite.all(axis=1)))
+        raise AudioError(f"{path}: {bad} sample(s) are NaN or infinite (first at sample "
+                         f"{first}); replace or remove the file")
 
 
 def _check_exists(path: Path) -> None:

@@ -2,13 +2,15 @@
 
 Heavy modules (TensorFlow, librosa) are imported inside the commands so that
 ``kerastag --help`` stays quick. Every :class:`KerastagError` becomes a one-line
-``error: ...`` message on stderr and exit status 2.
+``error: ...`` message on stderr and exit status 2. TensorFlow's start-up lines (absl,
+oneDNN, CUDA probing on a CPU machine) are silenced unless ``--verbose`` is given.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -37,12 +39,53 @@ def friendly_errors(command):
     return wrapper
 
 
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and probe its devices with the process's stderr sent to
+    /dev/null: its C++ start-up lines are written there directly, whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says. Python-level errors still surface (raised, not printed).
+    With ``--verbose`` the same happens with stderr left as it is."""
+    if "tensorflow" in sys.modules:
+        return
+    if _VERBOSE["on"]:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_VERBOSE = {"on": False}
+
+
+def needs_tensorflow(command):
+    """Import TensorFlow quietly (see :func:`import_tensorflow_quietly`) before ``command``."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        import_tensorflow_quietly()
+        return command(*args, **kwargs)
+    return wrapper
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kerastag")
-def main():
+@click.option("--verbose", is_flag=True, help="Keep TensorFlow's start-up and log lines.")
+def main(verbose):
     """Audio tagging with Keras 3: reproduce DCASE 2016 Task 4 (paper A) and
     DCASE 2018 Task 2 (paper B), on the real datasets or the built-in demo."""
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices, not errors
+    _VERBOSE["on"] = verbose
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices
 
 
 @main.group()
@@ -126,6 +169,7 @@ def features_command(config_path):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder (default: runs/<config name>/).")
 @friendly_errors
+@needs_tensorflow
 def run_command(config_path, out_dir):
     """Train every row of CONFIG over its folds; write the table, models and plots.
 
@@ -144,6 +188,7 @@ def run_command(config_path, out_dir):
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: RUN_DIR/stack/).")
 @friendly_errors
+@needs_tensorflow
 def stack_command(run_dir, out_dir):
     """Paper B level 2: XGBoost over a run's out-of-fold predictions + MFCC statistics."""
     from kerastag.tasks.stacking.run import stack_run
@@ -155,6 +200,7 @@ def stack_command(run_dir, out_dir):
 @main.command("evaluate")
 @click.argument("run_dir", metavar="DIR", type=click.Path(path_type=Path))
 @friendly_errors
+@needs_tensorflow
 def evaluate_command(run_dir):
     """Reload every saved model of run DIR and recompute its table from the audio."""
     from kerastag.runner.run import evaluate_run
@@ -172,6 +218,7 @@ def evaluate_command(run_dir):
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Write a PNG per clip: log-mel, frame-level tag probabilities, attention.")
 @friendly_errors
+@needs_tensorflow
 def predict_command(model_path, paths, threshold, out_csv, plot_dir):
     """Tag audio files (or folders of them) with a saved MODEL.keras, or with a paper-B
     stack folder (every level-1 model, then the XGBoost level 2)."""

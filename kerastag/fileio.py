@@ -8,6 +8,10 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
+#: What :func:`atomic_path`'s temporary files look like (``.<stem>.<random>.tmp<suffix>``);
+#: one left behind means its writer was killed before the rename.
+TEMPORARY_GLOB = ".*.tmp*"
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -45,3 +49,17 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def remove_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed writers left anywhere under ``folder``.
+
+    Only call this while no writer can be at work in ``folder`` (e.g. under its lock).
+
+    Returns:
+        The removed paths.
+    """
+    stale = [p for p in Path(folder).rglob(TEMPORARY_GLOB) if p.is_file()]
+    for path in stale:
+        path.unlink()
+    return stale

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from kerastag.config import ExperimentConfig, FeaturesConfig
-from kerastag.datasets import Dataset, looks_like, read_dataset
+from kerastag.datasets import Dataset, audio_format, looks_like, read_dataset
 from kerastag.errors import DatasetError
 from kerastag.names import DEMO_LAYOUTS, resolve
 
@@ -53,12 +53,17 @@ def make_demo(layout: str, path: Path, *, clips: int | None, seed: int) -> Path:
 
 def compute_features(config: ExperimentConfig, clips, *, features: FeaturesConfig | None = None,
                      progress: bool = True, mmap: bool = False):
-    """Extract (or read from the cache) the features of ``clips``; a FeatureResult."""
+    """Extract (or read from the cache) the features of ``clips``; a FeatureResult.
+
+    Each clip's audio is checked as it is read: finite, non-empty, and of the format the
+    dataset layout requires (CHiME-Home: 16 kHz mono 4 s), the file named otherwise.
+    """
     from kerastag.features import extract
 
     features = features or config.features
     return extract([clip.path for clip in clips], features.spec(), cache_dir=config.cache_dir(),
-                   workers=features.workers, progress=progress, mmap=mmap)
+                   workers=features.workers, progress=progress, mmap=mmap,
+                   expected=audio_format(config.dataset.layout))
 
 
 def stack_features(arrays: list[np.ndarray], where: str = "features") -> np.ndarray:

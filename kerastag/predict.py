@@ -45,7 +45,7 @@ def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
         over ``threshold``; classification: the three most probable, best first).
     """
     model_path = Path(model_path)
-    task = "stacking" if model_path.is_dir() else read_metadata(model_path).get("task")
+    task = "stacking" if model_path.is_dir() else read_metadata(model_path, required=("task",))["task"]
     if task not in PREDICTORS:
         raise ModelError(f"{model_path}: no predictor for task {task!r}")
     frame = resolve(PREDICTORS[task])(model_path, expand_paths(paths), threshold=threshold,

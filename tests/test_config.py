@@ -3,6 +3,9 @@
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kerastag.config import ExperimentConfig, load_config
 from kerastag.errors import ConfigError
@@ -144,3 +147,93 @@ def test_row_name(mixing, alpha, expected):
     from kerastag.config import RowConfig
 
     assert RowConfig(mixing=mixing, alpha=alpha).name == expected
+
+
+# --- bad input never gives a traceback (issue: no bad input poisons a run) ---------------
+
+@pytest.mark.parametrize("content, expected", [
+    (b"name: x\xff\n", "exp.yaml:1: not UTF-8 text (byte 0xff)"),
+    (b"rows:\n  - {mixing: none}\n\xe9\n", "exp.yaml:3: not UTF-8 text (byte 0xe9)"),
+    (b"rows: [{mixing: mixup, mixing: none}]\n", "invalid YAML (line 1): duplicate key 'mixing'"),
+    (b"training: {epochs: 3}\ntraining: {epochs: 4}\n", "invalid YAML (line 2): duplicate key 'training'"),
+    (b"rows: [{mixing: mixup, alpha: .nan}]\n", "rows[0].alpha: expected a finite number >= 0, got nan"),
+    (b"rows: [{mixing: mixup, alpha: .inf}]\n", "rows[0].alpha: expected a finite number >= 0, got inf"),
+    (b"features: {n_mels: 100000}\n", "features.n_mels: expected an integer >= 1 and <= 513, got 100000"),
+    (b"name: ../../x\n", "name: expected letters, digits, '.', '_' or '-'"),
+    (b"name: /tmp/x\n", "name: expected letters, digits"),
+])
+def test_bad_config_files_are_one_line_errors(tmp_path, content, expected):
+    path = tmp_path / "exp.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_utf8_bom_is_accepted(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_bytes(b"\xef\xbb\xbfname: bom\nrows: [{mixing: samplepairing}]\n")
+    assert load_config(path).rows[0].name == "samplepairing"
+
+
+VALID_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
+
+
+def _mutations():
+    source = st.sampled_from(VALID_CONFIGS).map(lambda p: p.read_bytes())
+
+    def mutate(args):
+        text, where, what, payload = args
+        where = where % (len(text) + 1)
+        if what == "truncate":
+            return text[:where]
+        if what == "insert":
+            return text[:where] + payload + text[where:]
+        if what == "delete":
+            return text[:where] + text[where + len(payload):]
+        lines = text.split(b"\n")
+        return b"\n".join(lines[:where % len(lines)] * 2 + lines[where % len(lines):])
+
+    return st.tuples(source, st.integers(0, 10_000),
+                     st.sampled_from(["truncate", "insert", "delete", "duplicate"]),
+                     st.binary(min_size=1, max_size=8)).map(mutate)
+
+
+def _yaml_values():
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6),
+                        st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12))
+    keys = st.sampled_from(["name", "task", "dataset", "features", "model", "training", "rows",
+                            "seed", "stack", "type", "path", "mixing", "alpha", "n_mels",
+                            "epochs", "folds", "layout", "args", "network", "features"])
+    return st.recursive(scalars, lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)), max_leaves=12)
+
+
+def _load_only_config_errors(path, content: bytes) -> None:
+    path.write_bytes(content)
+    try:
+        load_config(path)
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+
+
+FUZZ = settings(max_examples=60, deadline=None, derandomize=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@FUZZ
+@given(content=st.binary(max_size=300))
+def test_arbitrary_bytes_only_raise_config_errors(tmp_path, content):
+    _load_only_config_errors(tmp_path / "fuzz.yaml", content)
+
+
+@FUZZ
+@given(content=_mutations())
+def test_mutated_valid_configs_only_raise_config_errors(tmp_path, content):
+    _load_only_config_errors(tmp_path / "fuzz.yaml", content)
+
+
+@FUZZ
+@given(value=_yaml_values())
+def test_arbitrary_yaml_values_only_raise_config_errors(tmp_path, value):
+    _load_only_config_errors(tmp_path / "fuzz.yaml", yaml.safe_dump(value).encode())

@@ -37,7 +37,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from kerastag.audio import load_audio
+from kerastag.audio import AudioFormat, load_audio
 from kerastag.checks import check_int
 from kerastag.errors import FeatureError, KerastagError
 from kerastag.features.cache import (
@@ -90,7 +90,8 @@ class FeatureResult:
 
 def extract(paths: Sequence[str | os.PathLike], spec: FeatureSpec, *,
             cache_dir: str | os.PathLike, workers: int | None = None,
-            progress: bool = True, mmap: bool = False) -> FeatureResult:
+            progress: bool = True, mmap: bool = False,
+            expected: AudioFormat | None = None) -> FeatureResult:
     """Features of every file in ``paths``, read from the cache or computed and cached.
 
     Args:
@@ -104,12 +105,15 @@ def extract(paths: Sequence[str | os.PathLike], spec: FeatureSpec, *,
             re-import the script's top level.
         progress: show a tqdm bar over the files.
         mmap: return the arrays memory-mapped from their cache files (read-only).
+        expected: the format the dataset layout requires of every file (checked when a
+            file is read, see :func:`kerastag.audio.load_audio`).
 
     Returns:
         A :class:`FeatureResult`; ``arrays[i]`` and ``files[i]`` belong to ``paths[i]``.
 
     Raises:
-        AudioError: a file is missing, empty or not decodable (the message names it).
+        AudioError: a file is missing, empty, not decodable, non-finite or not of the
+            ``expected`` format (the message names it).
         FeatureError: bad ``workers``, an unusable cache folder, or a feature that
             cannot be computed; no partial cache file is left behind.
     """
@@ -122,7 +126,7 @@ def extract(paths: Sequence[str | os.PathLike], spec: FeatureSpec, *,
               disable=not progress) as bar:
         missing = _read_hits(files, arrays, mmap=mmap, bar=bar)
         jobs = _unique_jobs(paths, files, missing)
-        fresh = _compute(jobs, spec, n_workers, keep=not mmap,
+        fresh = _compute(jobs, spec, expected, n_workers, keep=not mmap,
                          on_done=lambda file: bar.update(len(jobs[file][1])))
     for file, (_, indexes) in jobs.items():
         array = read_npy(file, mmap=True) if mmap else fresh[file]
@@ -167,8 +171,8 @@ def _unique_jobs(paths: list[Path], files: list[Path],
     return jobs
 
 
-def _compute(jobs: Mapping[Path, tuple[Path, list[int]]], spec: FeatureSpec, workers: int,
-             *, keep: bool, on_done: Callable[[Path], object]) -> dict[Path, np.ndarray]:
+def _compute(jobs: Mapping[Path, tuple[Path, list[int]]], spec: FeatureSpec,
+             expected: AudioFormat | None, workers: int, *, keep: bool, on_done: Callable[[Path], object]) -> dict[Path, np.ndarray]:
     """Compute and cache every job, here alone or together with ``workers - 1`` processes.
 
     Returns:
@@ -186,14 +190,14 @@ def _compute(jobs: Mapping[Path, tuple[Path, list[int]]], spec: FeatureSpec, wor
     with threadpool_limits(limits=1, user_api="blas"):  # tiny matrices: threads only hurt
         if workers == 1 or len(pairs) <= 1:
             for pair in pairs:
-                collect([pair], [_compute_and_store(*pair, spec)])
+                collect([pair], [_compute_and_store(*pair, spec, expected)])
         else:
-            _compute_with_pool(pairs, spec, workers, keep=keep, collect=collect)
+            _compute_with_pool(pairs, spec, expected, workers, keep=keep, collect=collect)
     return results
 
 
-def _compute_with_pool(pairs: list[Pair], spec: FeatureSpec, workers: int, *,
-                       keep: bool, collect: Callable) -> None:
+def _compute_with_pool(pairs: list[Pair], spec: FeatureSpec, expected: AudioFormat | None,
+                       workers: int, *, keep: bool, collect: Callable) -> None:
     """Compute ``(audio, cache file)`` pairs in chunks: ``workers - 1`` pool processes
     take chunks from the front of the queue, this process takes them from the back.
 
@@ -209,11 +213,11 @@ def _compute_with_pool(pairs: list[Pair], spec: FeatureSpec, workers: int, *,
         while queue or pending:
             while queue and len(pending) < 2 * processes:  # one running, one queued per process
                 chunk = queue.popleft()
-                future = executor.submit(_compute_chunk, spec, chunk, keep, packed_bases)
+                future = executor.submit(_compute_chunk, spec, expected, chunk, keep, packed_bases)
                 pending[future] = chunk
             if queue:
                 chunk = queue.pop()
-                collect(chunk, _compute_chunk(spec, chunk, True))
+                collect(chunk, _compute_chunk(spec, expected, chunk, True))
                 finished = [future for future in pending if future.done()]
             else:
                 finished = wait(pending, return_when=FIRST_COMPLETED).done
@@ -278,7 +282,8 @@ def _start_forkserver_single_threaded() -> None:
                 os.environ[name] = value
 
 
-def _compute_chunk(spec: FeatureSpec, pairs: Iterable[Pair], keep: bool,
+def _compute_chunk(spec: FeatureSpec, expected: AudioFormat | None, pairs: Iterable[Pair],
+                   keep: bool,
                    packed_mel_bases: Mapping[tuple, PackedBasis] | None = None
                    ) -> list[np.ndarray] | None:
     """Compute and cache each pair; return the arrays when ``keep``.
@@ -288,13 +293,14 @@ def _compute_chunk(spec: FeatureSpec, pairs: Iterable[Pair], keep: bool,
 
     Args:
         spec: the feature definition.
+        expected: the format every audio file must have, or None.
         pairs: ``(audio file, cache file)`` pairs.
         keep: return the arrays (else ``None``: the caller reads the cache files).
         packed_mel_bases: set in worker tasks only, see :func:`_prepare_worker`.
     """
     if packed_mel_bases is not None:
         _prepare_worker(packed_mel_bases)
-    arrays = [_compute_and_store(path, file, spec) for path, file in pairs]
+    arrays = [_compute_and_store(path, file, spec, expected) for path, file in pairs]
     return arrays if keep else None
 
 
@@ -355,14 +361,16 @@ def _chunk_result(future: Future, chunk: list[Pair]) -> list[np.ndarray] | None:
                            f"({type(exc).__name__}: {_first_line(exc)})") from None
 
 
-def _compute_and_store(path: Path, file: Path, spec: FeatureSpec) -> np.ndarray:
-    """Load ``path``, compute ``spec`` on it and write the result to ``file``.
+def _compute_and_store(path: Path, file: Path, spec: FeatureSpec,
+                       expected: AudioFormat | None = None) -> np.ndarray:
+    """Load ``path`` (checked against ``expected``), compute ``spec`` on it and write the
+    result to ``file``.
 
     Raises:
-        AudioError: unreadable audio.
+        AudioError: unreadable, non-finite or unexpected audio.
         FeatureError: the features cannot be computed or written.
     """
-    waveform = load_audio(path, sample_rate=spec.sample_rate)
+    waveform = load_audio(path, sample_rate=spec.sample_rate, expected=expected)
     try:
         features = spec.compute(waveform)
     except KerastagError:

@@ -131,8 +131,11 @@ class LogMelA(FeatureSpec):
     log_offset: float = 1e-8
 
     def __post_init__(self) -> None:
-        for key in ("sample_rate", "n_fft", "hop_length", "n_mels"):
+        for key in ("sample_rate", "n_fft", "hop_length"):
             self._coerce_int(key)
+        # more bands than FFT bins leaves empty (all-zero) mel filters
+        self._set("n_mels", check_int(f"feature {self.name}: n_mels", self.n_mels, minimum=1,
+                                      maximum=self.n_fft // 2 + 1, error=FeatureError))
         self._coerce_number("fmin", minimum=0.0)
         self._coerce_number("fmax", above=0.0)
         self._coerce_number("log_offset", above=0.0)
@@ -254,6 +257,10 @@ class TimeFrequencyB(FeatureSpec):
             raise FeatureError(f"feature {self.name}: frame_ms={self.frame_ms}, "
                                f"hop_ms={self.hop_ms} give less than 2 / 1 samples at "
                                f"sample_rate={self.sample_rate}")
+        bins = self.win_length // 2 + 1  # more bands than FFT bins leaves empty mel filters
+        for key in ("n_mels", "mfcc_bands"):
+            check_int(f"feature {self.name}: {key}", getattr(self, key), maximum=bins,
+                      error=FeatureError)
 
     @classmethod
     def from_params(cls, name: str, params: Mapping[str, Any]) -> TimeFrequencyB:

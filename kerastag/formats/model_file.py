@@ -31,11 +31,16 @@ def save_model(model, path: str | Path, metadata: dict[str, Any]) -> Path:
     return path
 
 
-def read_metadata(path: str | Path) -> dict[str, Any]:
+def read_metadata(path: str | Path, required: tuple[str, ...] = ()) -> dict[str, Any]:
     """The ``kerastag.json`` of a saved model.
 
+    Args:
+        path: the ``.keras`` file.
+        required: keys the caller needs.
+
     Raises:
-        ModelError: missing file, not a Keras archive, or saved without kerastag metadata.
+        ModelError: missing file, not a Keras archive, saved without kerastag metadata,
+            damaged metadata, or a ``required`` key missing.
     """
     path = Path(path)
     if not path.is_file():
@@ -44,9 +49,18 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         with zipfile.ZipFile(path) as archive:
             if METADATA_MEMBER not in archive.namelist():
                 raise ModelError(f"{path}: not saved by kerastag (no {METADATA_MEMBER} inside)")
-            return json.loads(archive.read(METADATA_MEMBER))
+            metadata = json.loads(archive.read(METADATA_MEMBER).decode("utf-8"))
     except zipfile.BadZipFile:
         raise ModelError(f"{path}: not a .keras model archive") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path}: its {METADATA_MEMBER} is not valid JSON ({exc}); "
+                         f"the file is damaged, save the model again") from None
+    if not isinstance(metadata, dict):
+        raise ModelError(f"{path}: its {METADATA_MEMBER} is not a JSON object")
+    missing = [key for key in required if key not in metadata]
+    if missing:
+        raise ModelError(f"{path}: its {METADATA_MEMBER} lacks {', '.join(missing)}")
+    return metadata
 
 
 def load_model(path: str | Path):

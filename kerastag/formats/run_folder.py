@@ -16,16 +16,22 @@ file. The writer and the reader of each file are both here.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
 import yaml
 
 from kerastag.errors import ConfigError, KerastagError
-from kerastag.fileio import atomic_path, write_text_atomic
+from kerastag.fileio import atomic_path, remove_temporaries, write_text_atomic
 
 CONFIG_FILE = "config.yaml"
+LOCK_FILE = ".kerastag.lock"
+HOLDER_FILE = ".kerastag.lock.holder"
 
 #: Config keys that may differ between the run that made a folder and one resuming it.
 _RESUMABLE_DIFFERENCES = ("source", "stack", "name")
@@ -73,6 +79,55 @@ def read_predictions(path: Path) -> dict[str, np.ndarray]:
         return {key: saved[key] for key in saved.files}
 
 
+@contextlib.contextmanager
+def locked(out_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock (created with the folder if needed) for the block.
+
+    A second kerastag process on the same folder is refused at once, with the holder's
+    pid and host, instead of interleaving its files with this one's. The lock is an OS
+    file lock (``filelock``), released when the holder exits, even when killed; the
+    temporary files a killed holder left are removed once the lock is taken.
+
+    Raises:
+        KerastagError: another process holds the lock.
+    """
+    import filelock
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lock = filelock.FileLock(out_dir / LOCK_FILE, blocking=False, is_singleton=True)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise KerastagError(f"{out_dir}: in use by another kerastag process "
+                            f"({_holder(out_dir)}); wait for it to finish or use another "
+                            f"--out") from None
+    try:
+        if lock.lock_counter == 1:
+            write_text_atomic(out_dir / HOLDER_FILE, f"pid {os.getpid()} on {socket.gethostname()}\n")
+            remove_temporaries(out_dir)
+        yield
+    finally:
+        lock.release()
+
+
+def _holder(out_dir: Path) -> str:
+    try:
+        return (out_dir / HOLDER_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return "pid unknown"
+
+
+def check_resumable(out_dir: Path, resolved: dict, *, normalise=lambda data: data) -> None:
+    """Refuse, before any work, a folder whose ``config.yaml`` is of a different config."""
+    saved_path = Path(out_dir) / CONFIG_FILE
+    if saved_path.is_file():
+        saved = normalise(yaml.safe_load(saved_path.read_text(encoding="utf-8")))
+        if _comparable(saved) != _comparable(resolved):
+            raise ConfigError(f"{out_dir}: holds a run of a different config "
+                              f"(see {saved_path}); choose another --out or delete the folder")
+
+
 def claim(out_dir: Path, resolved: dict, *, normalise=lambda data: data) -> None:
     """Write ``config.yaml``; refuse a folder that holds a run of a different config.
 
@@ -87,12 +142,9 @@ def claim(out_dir: Path, resolved: dict, *, normalise=lambda data: data) -> None
             verbosity and the ``stack:`` section.
     """
     saved_path = Path(out_dir) / CONFIG_FILE
+    check_resumable(out_dir, resolved, normalise=normalise)
     if saved_path.is_file():
-        saved = normalise(yaml.safe_load(saved_path.read_text(encoding="utf-8")))
-        if _comparable(saved) != _comparable(resolved):
-            raise ConfigError(f"{out_dir}: holds a run of a different config "
-                              f"(see {saved_path}); choose another --out or delete the folder")
-        if saved != resolved:  # e.g. a stack: section added to a finished level 1
+        if saved_path.read_text(encoding="utf-8") != yaml.safe_dump(resolved, sort_keys=False):
             write_text_atomic(saved_path, yaml.safe_dump(resolved, sort_keys=False))
         return
     Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -28,24 +28,30 @@ def default_run_dir(config: ExperimentConfig) -> Path:
 def run_experiment(config: ExperimentConfig, out_dir: Path, *, log: Log = print) -> Path:
     """Train every unfinished unit, then write the table and the plots.
 
+    Nothing is written into ``out_dir`` before the task has loaded (and so validated) its
+    dataset and features; the folder is then locked for the whole run.
+
     Returns:
         The path of the task's main table (``table.csv``).
     """
     out_dir = Path(out_dir)
-    run_folder.claim(out_dir, resolved_config(config), normalise=_normalised_run_data)
+    resolved = resolved_config(config)
+    run_folder.check_resumable(out_dir, resolved, normalise=_normalised_run_data)
     task = make_task(config)
     data = task.load()
     units = task.units(data)
-    for index, unit in enumerate(units, start=1):
-        if _is_finished(out_dir, unit):
-            log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: finished earlier, skipped")
-            continue
-        log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: training")
-        save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
-    table = task.write_results(out_dir, units, load_predictions(out_dir, units), log=log)
-    stage = task.follow_up()
-    if stage is not None:
-        resolve(STAGES[stage])(out_dir, log=log)
+    with run_folder.locked(out_dir):
+        run_folder.claim(out_dir, resolved, normalise=_normalised_run_data)
+        for index, unit in enumerate(units, start=1):
+            if _is_finished(out_dir, unit):
+                log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: finished earlier, skipped")
+                continue
+            log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: training")
+            save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
+        table = task.write_results(out_dir, units, load_predictions(out_dir, units), log=log)
+        stage = task.follow_up()
+        if stage is not None:
+            resolve(STAGES[stage])(out_dir, log=log)
     return table
 
 
@@ -60,18 +66,31 @@ def evaluate_run(out_dir: Path, *, log: Log = print):
     task = make_task(config)
     data = task.load()
     units = task.units(data)
-    predictions = {}
-    for unit in units:
-        model_path = _paths(out_dir, unit)["model"]
-        if not model_path.is_file():
-            raise KerastagError(f"{model_path}: model missing; finish the run with 'kerastag run'")
-        predictions[unit] = task.rescore(data, unit, load_model(model_path))
-        log(f"{unit.row.name} {unit.name}: rescored {len(predictions[unit]['clip_ids'])} clips")
-    return task.write_evaluation(out_dir / "evaluate", units, predictions, log=log)
+    with run_folder.locked(out_dir):
+        predictions = {}
+        for unit in units:
+            model_path = _paths(out_dir, unit)["model"]
+            if not model_path.is_file():
+                raise KerastagError(f"{model_path}: model missing; finish the run with 'kerastag run'")
+            predictions[unit] = task.rescore(data, unit, load_model(model_path))
+            log(f"{unit.row.name} {unit.name}: rescored {len(predictions[unit]['clip_ids'])} clips")
+        return task.write_evaluation(out_dir / "evaluate", units, predictions, log=log)
 
 
 def save_unit(out_dir: Path, unit: Unit, result: UnitResult, metadata: dict) -> None:
-    """Model, then history, then predictions (the 'finished' marker), each atomically."""
+    """Model, then history, then predictions (the 'finished' marker), each atomically.
+
+    Raises:
+        KerastagError: the unit's scores are not finite; nothing of it is saved, so the
+            next run trains it again.
+    """
+    for key, values in result.predictions.items():
+        if not _finite(values):
+            raise KerastagError(
+                f"{unit.row.name} {unit.name}: training gave non-finite {key} (NaN or inf), "
+                f"so the unit was not saved. Every clip passed the finite-audio check, so "
+                f"a setting is the likely cause (training.learning_rate, this row's "
+                f"mixing and alpha, model.args); change it and run again")
     paths = _paths(out_dir, unit)
     save_model(result.model, paths["model"], metadata)
     run_folder.write_history(paths["history"], result.history)
@@ -79,8 +98,28 @@ def save_unit(out_dir: Path, unit: Unit, result: UnitResult, metadata: dict) -> 
 
 
 def load_predictions(out_dir: Path, units: list[Unit]) -> dict[Unit, dict[str, np.ndarray]]:
-    """The saved predictions of every unit."""
-    return {unit: run_folder.read_predictions(_paths(out_dir, unit)["predictions"]) for unit in units}
+    """The saved predictions of every unit.
+
+    Raises:
+        KerastagError: a unit saved by an older kerastag holds non-finite scores; the
+            message names the three files to delete so that the unit is trained again.
+    """
+    loaded = {}
+    for unit in units:
+        paths = _paths(out_dir, unit)
+        loaded[unit] = run_folder.read_predictions(paths["predictions"])
+        bad = [key for key, values in loaded[unit].items() if not _finite(values)]
+        if bad:
+            files = ", ".join(str(path) for path in paths.values())
+            raise KerastagError(f"{paths['predictions']}: holds non-finite {bad[0]} (a unit "
+                                f"poisoned before kerastag 0.2 checked); delete {files} and "
+                                f"run again to retrain it")
+    return loaded
+
+
+def _finite(values: np.ndarray) -> bool:
+    values = np.asarray(values)
+    return values.dtype.kind not in "fc" or bool(np.isfinite(values).all())
 
 
 def read_run_config(out_dir: Path) -> ExperimentConfig:

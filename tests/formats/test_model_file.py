@@ -89,3 +89,24 @@ def test_archive_with_metadata_but_no_model_is_a_one_line_model_error(tmp_path):
     with pytest.raises(ModelError, match="broken.keras: cannot load model") as info:
         load_model(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("member, expected", [
+    (b"{not json", "its kerastag.json is not valid JSON"),
+    (b"\xff\xfe", "its kerastag.json is not valid JSON"),
+    (b"[1, 2]", "its kerastag.json is not a JSON object"),
+    (b'{"classes": []}', "its kerastag.json lacks task"),
+])
+def test_damaged_metadata_is_a_one_line_model_error(tmp_path, member, expected):
+    path = tmp_path / "damaged.keras"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(METADATA_MEMBER, member)
+    with pytest.raises(ModelError) as info:
+        read_metadata(path, required=("task",))
+    assert str(info.value).startswith(f"{path}: {expected}") and "\n" not in str(info.value)
+    from kerastag.predict import predict_files
+
+    wav = tmp_path / "a.wav"
+    wav.write_bytes(b"RIFF")
+    with pytest.raises(ModelError, match="damaged.keras: its kerastag.json"):
+        predict_files(path, [wav])

@@ -30,7 +30,8 @@ def classification_probs(model_path: Path, files: list[Path]) -> tuple[np.ndarra
     """``(clips, classes)`` probabilities of a saved paper-B model, and its class names."""
     from kerastag.tasks.classification.excerpts import predict_clips
 
-    metadata = read_metadata(model_path)
+    metadata = read_metadata(model_path, required=("task", "classes", "features", "excerpt",
+                                                   "hop", "pad_value"))
     model, spec = load_model(model_path), features_from_data(metadata["features"]).spec()
     features = [clip_features(spec, path) for path in files]
     probs = predict_clips(model, features, length=metadata["excerpt"], hop=metadata["hop"],

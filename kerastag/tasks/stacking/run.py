@@ -39,9 +39,11 @@ def stack_run(run_dir: Path, out_dir: Path | None = None, *, log=print):
     read_level1(run_dir, rows)  # check every model's files before the MFCC work
     log("level 2: stacking the level-1 models with XGBoost")
     stack = config.stack
-    result = run_stacking(run_dir, out_dir, mfcc_stats=mfcc_statistics_of_run(config), rows=rows,
-                          seed=stack.seed if stack else config.seed,
-                          n_jobs=stack.n_jobs if stack else None)
+    mfcc_stats = mfcc_statistics_of_run(config)
+    with run_folder.locked(run_dir):
+        result = run_stacking(run_dir, out_dir, mfcc_stats=mfcc_stats, rows=rows,
+                              seed=stack.seed if stack else config.seed,
+                              n_jobs=stack.n_jobs if stack else None)
     table = Path(out_dir or run_dir / "stack") / "table.csv"
     log(pd.read_csv(table).to_string(index=False, float_format="%.4f"))
     return result

@@ -38,7 +38,7 @@ def load_tagger(model_path: Path):
     """(model, frame-level model, metadata, feature spec) of a saved tagging model."""
     from kerastag.models.crnn import frame_level_model
 
-    metadata = read_metadata(model_path)
+    metadata = read_metadata(model_path, required=("task", "classes", "features"))
     if metadata.get("task") != "tagging":
         raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
     model = load_model(model_path)
@@ -65,16 +65,22 @@ def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPre
 
 def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5,
                   plot_dir: Path | None = None) -> pd.DataFrame:
-    """Paper-A tagging: the tags over ``threshold``; optional plots per clip."""
+    """Paper-A tagging: the tags over ``threshold``; optional plots per clip.
+
+    Every file is scored before the first plot is written, so a bad file stops the
+    command without leaving some plots behind.
+    """
     _, frame_model, metadata, spec = load_tagger(model_path)
     classes = metadata["classes"]
+    results = [predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
+               for path in files]
     records = []
-    for path in files:
-        result = predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
+    for result in results:
         tags = [c for c, s in zip(classes, result.scores) if s >= threshold]
-        records.append({"file": str(path), **dict(zip(classes, result.scores.round(4))),
+        records.append({"file": str(result.path), **dict(zip(classes, result.scores.round(4))),
                         "tags": " ".join(tags)})
-        if plot_dir is not None:
+    if plot_dir is not None:
+        for result in results:
             _plot(result, classes, spec, Path(plot_dir))
     return pd.DataFrame.from_records(records)
 
