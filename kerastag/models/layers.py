@@ -11,14 +11,15 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kerastag.checks import check_number, is_int
 from kerastag.errors import ModelError
 
 
 def _check_axis(axis: object) -> int:
-    """Return ``axis`` if it is an int that is not the batch axis (0)."""
-    if isinstance(axis, bool) or not isinstance(axis, int) or axis == 0:
-        raise ModelError(f"axis must be a non-zero int (not the batch axis), received axis={axis!r}")
-    return axis
+    """Return ``axis`` if it is an integer that is not the batch axis (0)."""
+    if not is_int(axis) or axis == 0:
+        raise ModelError(f"axis: expected a non-zero integer (not the batch axis), got {axis!r}")
+    return int(axis)
 
 
 def _check_rank(layer: keras.layers.Layer, shape: tuple, axis: int) -> None:
@@ -54,9 +55,7 @@ class NormalizeOverTime(keras.layers.Layer):
     def __init__(self, axis: int = 1, epsilon: float = 1e-7, **kwargs):
         super().__init__(**kwargs)
         self.axis = _check_axis(axis)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon > 0:
-            raise ModelError(f"epsilon must be a positive number, received epsilon={epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.epsilon = check_number("epsilon", epsilon, above=0, error=ModelError)
 
     def build(self, input_shape: tuple) -> None:
         """Check that ``axis`` exists in ``input_shape``; the layer has no weights."""

@@ -332,11 +332,17 @@ def test_missing_file_is_an_error_before_any_work(clips, tmp_path):
     assert _npy_files(cache) == []
 
 
-def test_zero_sample_wav_gives_one_frame(tmp_path):
-    wav = tmp_path / "zero.wav"
-    sf.write(wav, np.zeros(0, dtype=np.float32), 16000, subtype="PCM_16")
-    result = extract([wav], LogMelA(), cache_dir=tmp_path / "cache", workers=1, progress=False)
-    assert result.arrays[0].shape == (1, 128)
+@pytest.mark.parametrize("samples, message", [
+    (np.zeros(0, dtype=np.float32), "audio file has no samples"),
+    (np.full(800, np.nan, dtype=np.float32), "800 sample(s) are NaN or infinite"),
+])
+def test_audio_without_samples_or_with_nan_is_refused_and_nothing_cached(tmp_path, samples, message):
+    wav = tmp_path / "bad.wav"
+    sf.write(wav, samples, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError) as info:
+        extract([wav], LogMelA(), cache_dir=tmp_path / "cache", workers=1, progress=False)
+    assert str(info.value).startswith(f"{wav}: {message}")
+    assert not list((tmp_path / "cache").rglob("*.npy"))
 
 
 # --------------------------------------------------------------------------- parallel

@@ -50,12 +50,12 @@ def test_layer_config_round_trip(model_harness, layer):
 
 
 @pytest.mark.parametrize(("make", "quoted"), [
-    (lambda: NormalizeOverTime(axis=0), "axis=0"),
-    (lambda: NormalizeOverTime(epsilon=0.0), "epsilon=0.0"),
-    (lambda: WeightedSumOverTime(axis="1"), "axis='1'"),
+    (lambda: NormalizeOverTime(axis=0), "axis: expected a non-zero integer (not the batch axis), got 0"),
+    (lambda: NormalizeOverTime(epsilon=0.0), "epsilon: expected a finite number > 0, got 0.0"),
+    (lambda: WeightedSumOverTime(axis="1"), "axis: expected a non-zero integer (not the batch axis), got '1'"),
 ])
 def test_layer_bad_arguments(make, quoted):
-    with pytest.raises(ModelError, match=re.escape(quoted)):
+    with pytest.raises(ModelError, match="^" + re.escape(quoted) + "$"):
         make()
 
 
