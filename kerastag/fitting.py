@@ -16,11 +16,36 @@ def unit_seed(base_seed: int, row_name: str, fold: str) -> int:
     return (base_seed * 1_000_003 + zlib.crc32(f"{row_name}/{fold}".encode())) % (2**31 - 1)
 
 
-def holdout_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Split ``range(n)`` into (train, validation) with a seeded ``fraction`` held out."""
+def holdout_indices(n: int, fraction: float, seed: int,
+                    groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``range(n)`` into (train, validation) with a seeded ``fraction`` held out.
+
+    Args:
+        n: number of items.
+        fraction: share held out for validation (at least one item).
+        seed: the split's seed.
+        groups: ``(n,)`` group of each item (e.g. the recording session of a CHiME-Home
+            chunk); a group is held out whole, so no group is on both sides. None (or all
+            groups distinct) gives the plain seeded split.
+
+    Returns:
+        ``(train, validation)`` sorted index arrays.
+    """
     order = np.random.default_rng(seed).permutation(n)
     n_val = max(1, int(round(n * fraction)))
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    if groups is None:
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    groups = np.asarray(groups)
+    held = np.zeros(n, dtype=bool)
+    for index in order:  # whole groups, in the seeded order, until n_val items are held
+        if held.sum() >= n_val:
+            break
+        same = groups == groups[index]
+        if not held[index] and (held | same).sum() < n:
+            held |= same
+    if not held.any():  # one group holds every item: it cannot be kept whole
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def distribution_strategy():

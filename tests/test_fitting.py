@@ -48,3 +48,16 @@ def test_holdout_is_a_sorted_disjoint_cover_and_seeded():
                                                         (0, 4, 1), (44, 44, 1), (45, 44, 2)])
 def test_steps_per_epoch_counts_the_last_partial_batch(n_clips, batch_size, steps):
     assert steps_per_epoch(n_clips, batch_size) == steps
+
+
+def test_grouped_holdout_keeps_each_group_on_one_side_and_matches_the_plain_split_for_singletons():
+    sessions = np.repeat(np.arange(12), 5)  # 12 recording sessions of 5 chunks
+    train, val = holdout_indices(60, 0.2, seed=7, groups=sessions)
+    assert set(sessions[train]).isdisjoint(sessions[val])
+    assert len(val) >= 12 and len(val) % 5 == 0 and len(train) + len(val) == 60
+    assert np.array_equal(np.sort(np.r_[train, val]), np.arange(60))
+    singletons = holdout_indices(50, 0.2, seed=3, groups=np.arange(50).astype(str))
+    plain = holdout_indices(50, 0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(singletons, plain))
+    one_group = holdout_indices(10, 0.2, seed=0, groups=np.zeros(10))  # cannot stay whole
+    assert all(np.array_equal(a, b) for a, b in zip(one_group, holdout_indices(10, 0.2, seed=0)))

@@ -274,7 +274,7 @@ class RowConfig:
 
 @dataclasses.dataclass(frozen=True)
 class StackConfig:
-    """Paper B's level 2: XGBoost (default parameters, max_depth 3) over the rows'
+    """Paper B's level 2: XGBoost (2018's defaults: learning_rate 0.1; max_depth 3) over the rows'
     out-of-fold probabilities and the clips' MFCC statistics. ``n_jobs``: XGBoost threads
     (default: all cores)."""
 

@@ -31,7 +31,8 @@ class Clip:
         fold: cross-validation fold 0..4, or ``None`` (evaluation/test clips).
         subset: ``"development"``/``"evaluation"`` (CHiME-Home), ``"train"``/``"test"``
             (FSDKaggle2018 and CSV).
-        extra: layout-specific facts, e.g. ``path_48k`` (CHiME-Home),
+        extra: layout-specific facts, e.g. ``path_48k`` and ``group`` (the recording
+            session, CHiME-Home),
             ``manually_verified`` (FSDKaggle2018 train), ``usage`` (FSDKaggle2018 test).
     """
 
@@ -41,6 +42,12 @@ class Clip:
     fold: int | None
     subset: str
     extra: dict[str, Any] = dataclasses.field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def group(self) -> str:
+        """What must stay on one side of a holdout split: the recording session where the
+        reader knows it (``extra["group"]``, CHiME-Home), else the clip itself."""
+        return self.extra.get("group", self.clip_id)
 
 
 @dataclasses.dataclass

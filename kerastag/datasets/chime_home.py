@@ -144,7 +144,15 @@ def _make_clip(root: Path, name: str, fold: int | None, subset: str, problems: P
         if not is_file(wav):
             problems.add(wav, "audio file not found")
     return Clip(clip_id=name, path=path_16k, tags=tags, fold=fold, subset=subset,
-                extra={"path_48k": path_48k, "annotation": annotation})
+                extra={"path_48k": path_48k, "annotation": annotation,
+                       "group": recording_session(name)})
+
+
+def recording_session(chunk_name: str) -> str:
+    """The recording session a chunk was cut from: its name up to the first ``.``
+    (``CR_lounge_220110_0731`` of ``CR_lounge_220110_0731.s0_chunk27``; chunks of one
+    session share speakers and room, so they belong on one side of a split)."""
+    return chunk_name.split(".", 1)[0].split("_chunk", 1)[0]
 
 
 def _read_rows(path: Path, n_columns: int, problems: Problems) -> CsvRows | None:

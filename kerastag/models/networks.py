@@ -17,8 +17,10 @@ agree with the shape. The paper's five stacked models are ``resnext50`` on log-m
 ``resnext50`` on the wave (``wave_resnext``), ``resnet50`` on log-mel, ``resnet50`` on
 the wave, and ``dpn68`` (paper: "DPN") on log-mel.
 
-Saved ``.keras`` models of these networks contain only built-in Keras layers, so they load
-with :func:`keras.saving.load_model` and no ``custom_objects``.
+Saved ``.keras`` models of these networks contain built-in Keras layers and kerastag's
+registered ones (``Resize2D``, ``GroupedConv2D``), so they load with
+:func:`keras.saving.load_model` (``safe_mode=True``) after ``import kerastag`` and no
+``custom_objects``.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ class ClassificationData:
     test_y: np.ndarray         # (test,) class index, -1 where unknown
     folds: np.ndarray          # (train,) 0..4
     weights: np.ndarray        # (train,) loss weight (unverified clips down-weighted)
+    groups: np.ndarray         # (train,) held out whole for early stopping (here: the clip)
     features: dict             # feature type -> (train arrays, test arrays)
 
 
@@ -69,7 +70,8 @@ class ClassificationTask:
             train_ids=[c.clip_id for c in train], test_ids=[c.clip_id for c in test],
             train_y=np.array([index[c.tags[0]] for c in train]),
             test_y=np.array([index[c.tags[0]] if c.tags and c.tags[0] in index else -1 for c in test]),
-            folds=np.array([c.fold for c in train]), weights=weights, features=features)
+            folds=np.array([c.fold for c in train]), weights=weights, features=features,
+            groups=np.array([c.group for c in train]))
 
     def features_of(self, feature_type: str) -> ExcerptFeatures:
         return self.config.features.with_type(feature_type)
@@ -95,7 +97,8 @@ class ClassificationTask:
         seed = unit_seed(config.seed, row.name, unit.name)
         start_unit(config, seed)
         train_idx = np.flatnonzero(data.folds != (unit.fold if unit.fold is not None else -1))
-        keep, held = holdout_indices(len(train_idx), config.training.validation_fraction, seed)
+        keep, held = holdout_indices(len(train_idx), config.training.validation_fraction, seed,
+                                     groups=data.groups[train_idx])
         train_idx, val_idx = train_idx[keep], train_idx[held]
         arrays, _ = data.features[row.features]
         length, pad = self._excerpt(row.features), self._pad_value(row.features)

@@ -1,7 +1,9 @@
 """Paper B's level-2 model: XGBoost on the meta-features of :mod:`.meta_features`.
 
-The level-2 model is an ``xgboost.XGBClassifier`` with default parameters except
-``max_depth=3`` (plus ``tree_method="hist"``, a seed and a thread count).
+The level-2 model is an ``xgboost.XGBClassifier`` with the default parameters of 2018 (paper
+B: "default parameters") except ``max_depth=3``: ``learning_rate=0.1``, XGBoost's default
+until version 1.x (today's default is 0.3), plus ``tree_method="hist"``, a seed and a thread
+count.
 
 Honest stacked score (:func:`nested_cv_probs`): level 2 is cross-validated over the
 *same* folds as level 1. For outer fold ``k`` it is fitted on the meta-features of the
@@ -37,8 +39,9 @@ from kerastag.errors import StackingError
 from kerastag.formats.level1_csv import Level1
 from kerastag.formats.level2_model import META_FORMAT
 
-#: Level-2 parameters that differ from XGBoost's defaults (paper B: max_depth 3).
-LEVEL2_PARAMS = {"max_depth": 3, "tree_method": "hist"}
+#: Level-2 parameters that differ from today's XGBoost defaults: paper B's max_depth 3, and
+#: the learning rate XGBoost defaulted to in 2018 (0.1; 0.3 since).
+LEVEL2_PARAMS = {"max_depth": 3, "learning_rate": 0.1, "tree_method": "hist"}
 
 
 def fit_level2(X: np.ndarray, y: np.ndarray, *, n_classes: int | None = None, seed: int = 0,

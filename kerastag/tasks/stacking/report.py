@@ -157,7 +157,7 @@ def _table_note(level1: Level1, best: str, with_mfcc: bool, split: str,
                  f"training clips).")
     return [where,
             f"- `{AVERAGE_ROW}` = mean of the level-1 probabilities; `{STACK_ROW}` = "
-            f"XGBoost (max_depth 3) on the level-1 probabilities"
+            f"XGBoost (max_depth 3, learning_rate 0.1) on the level-1 probabilities"
             f"{' + MFCC statistics' if with_mfcc else ' (no MFCC statistics)'}.",
             f"- Paper column: `{STACK_ROW}` vs paper B's ensemble; `{best}` (our best "
             f"single model by out-of-fold mAP@3) vs paper B's best single model (ResNeXt)."]

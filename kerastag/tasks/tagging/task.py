@@ -31,6 +31,7 @@ class TaggingData:
     y: np.ndarray          # (clips, classes) multi-hot
     folds: np.ndarray      # (clips,) fold, -1 for evaluation clips
     classes: tuple[str, ...]
+    groups: np.ndarray     # (clips,) recording session (held out whole for early stopping)
 
 
 class TaggingTask:
@@ -52,7 +53,7 @@ class TaggingTask:
         x = stack_features(result.arrays, where=str(dataset.root))
         folds = np.array([-1 if clip.fold is None else clip.fold for clip in clips])
         return TaggingData([clip.clip_id for clip in clips], x, multi_hot(clips, dataset.classes),
-                           folds, dataset.classes)
+                           folds, dataset.classes, np.array([clip.group for clip in clips]))
 
     def units(self, data: TaggingData) -> list[Unit]:
         """Every (row, fold) unit, rows in config order."""
@@ -141,6 +142,7 @@ class TaggingTask:
         if self.config.training.validation == "test_fold" and unit.fold is not None:
             val = test  # the authors' choice: early stopping on the held-out fold (optimistic)
         else:
-            keep, held = holdout_indices(len(train), self.config.training.validation_fraction, seed)
+            keep, held = holdout_indices(len(train), self.config.training.validation_fraction, seed,
+                                         groups=data.groups[train])
             train, val = train[keep], train[held]
         return Split(data.x[train], data.y[train], data.x[val], data.y[val]), test

@@ -273,7 +273,7 @@ def test_fit_level2_handles_a_class_absent_from_training():
     assert probs.shape == (90, C)
     assert probs[:, 2].max() < 0.01
     native = xgboost.train({"objective": "multi:softprob", "num_class": C, "max_depth": 3,
-                            "tree_method": "hist", "seed": 0, "nthread": 1},
+                            "learning_rate": 0.1, "tree_method": "hist", "seed": 0, "nthread": 1},
                            xgboost.DMatrix(X, label=y), num_boost_round=100)
     np.testing.assert_array_equal(probs, native.predict(xgboost.DMatrix(X)))
 
@@ -401,3 +401,12 @@ def test_load_level2_missing_model_is_an_error(tmp_path):
          "feature_names": []}))
     with pytest.raises(ModelError, match=r"missing model file .*level2\.json"):
         load_level2(tmp_path)
+
+
+def test_level2_uses_the_2018_default_learning_rate():
+    """Paper B's "default parameters" were XGBoost's of 2018: eta 0.1, not today's 0.3."""
+    model = fit_level2(np.random.default_rng(0).normal(size=(30, 4)), np.arange(30) % 3,
+                       n_classes=3, seed=0, n_jobs=1)
+    config = json.loads(model.get_booster().save_config())
+    assert float(config["learner"]["gradient_booster"]["tree_train_param"]["learning_rate"]) == pytest.approx(0.1)
+    assert float(config["learner"]["gradient_booster"]["tree_train_param"]["max_depth"]) == 3
