@@ -124,7 +124,13 @@ def mix_batch(x, y, lam, partner, mode: str) -> Batch:
     if info.mixes_labels:
         _check_label_dtype(mode, y.dtype)
         y_j, lam_y = tf.gather(y, partner), _per_sample(lam, y)
-    return resolve(info.mix)(x, x_j, y, y_j, lam_x, lam_y)
+    return _formula(mode)(x, x_j, y, y_j, lam_x, lam_y)
+
+
+@tf.autograph.experimental.do_not_convert
+def _formula(mode: str) -> Callable:
+    """The registered formula of ``mode``, looked up in plain Python while tracing."""
+    return resolve(MIXING_MODES[mode].mix)
 
 
 def mixup(x, x_j, y, y_j, lam_x, lam_y) -> Batch:
