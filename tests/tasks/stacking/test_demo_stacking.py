@@ -17,7 +17,7 @@ def test_stack_is_at_least_the_best_single_model_on_the_demo(tmp_path):
         f"dataset: {{layout: fsdkaggle2018, path: {tmp_path / 'fsd'}, demo: true, demo_clips: 160}}\n"
         f"features: {{type: logmel, cache_dir: {tmp_path / 'cache'}, predict_hop_seconds: 0.75}}\n"
         f"model: {{args: {{resnext50: {TINY}}}}}\n"
-        "training: {batch_size: 32, epochs: 6, patience: 3, learning_rate: 0.003, verbose: 0,"
+        "training: {batch_size: 32, epochs: 4, patience: 2, learning_rate: 0.003, verbose: 0,"
         " deterministic: true}\n"
         "rows:\n"
         "  - {id: logmel, network: resnext50, features: logmel, mixing: mixup, alpha: 3.0}\n"
