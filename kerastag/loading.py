@@ -61,9 +61,29 @@ def compute_features(config: ExperimentConfig, clips, *, features: FeaturesConfi
     from kerastag.features import extract
 
     features = features or config.features
-    return extract([clip.path for clip in clips], features.spec(), cache_dir=config.cache_dir(),
-                   workers=features.workers, progress=progress, mmap=mmap,
-                   expected=audio_format(config.dataset.layout))
+    spec = features.spec()
+    return extract(stream_paths(clips, spec.stream, features.type, config.dataset.layout),
+                   spec, cache_dir=config.cache_dir(), workers=features.workers,
+                   progress=progress, mmap=mmap,
+                   expected=audio_format(config.dataset.layout, spec.stream))
+
+
+def stream_paths(clips, stream: str, feature_type: str, layout: str) -> list[Path]:
+    """The file of each clip that a feature is computed from: ``clip.path`` for the
+    ``main`` stream, else ``clip.extra["path_<stream>"]`` (CHiME-Home's ``48k``).
+
+    Raises:
+        DatasetError: the layout's clips have no such file.
+    """
+    if stream == "main":
+        return [clip.path for clip in clips]
+    key = f"path_{stream}"
+    lacking = [clip for clip in clips if key not in clip.extra]
+    if lacking:
+        raise DatasetError(f"features {feature_type}: needs each clip's {stream} file "
+                           f"(CHiME-Home's <chunk>.48kHz.wav), which dataset.layout "
+                           f"{layout!r} does not have (e.g. clip {lacking[0].clip_id!r})")
+    return [Path(clip.extra[key]) for clip in clips]
 
 
 def stack_features(arrays: list[np.ndarray], where: str = "features") -> np.ndarray:

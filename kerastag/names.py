@@ -58,6 +58,8 @@ FEATURE_TYPES: dict[str, str] = {
     "logmel": "kerastag.config.sections:ExcerptFeatures",
     "mfcc": "kerastag.config.sections:ExcerptFeatures",
     "wave": "kerastag.config.sections:ExcerptFeatures",
+    "mfcc_frames": "kerastag.config.sections:MfccFramesFeatures",
+    "logmel_imd": "kerastag.config.sections:LogMelImdFeatures",
 }
 
 #: The feature types a paper-B row may take (clip-level excerpts).
@@ -73,6 +75,20 @@ MODEL_FAMILIES: dict[str, str] = {
     "dpn68": "kerastag.models.networks:NETWORKS.dpn68",
     "dpn92": "kerastag.models.networks:NETWORKS.dpn92",
     "wave_resnext": "kerastag.models.networks:NETWORKS.wave_resnext",
+    "dae_dnn": "kerastag.models.dcase2016:build_dae_dnn",
+    "cgrnn_imd": "kerastag.models.dcase2016:build_cgrnn_imd",
+    "attloc_imd": "kerastag.models.dcase2016:build_attloc_imd",
+    "dcase2016_gmm": "kerastag.models.gmm:TagGmms",
+}
+
+#: Paper A's baseline families -> the ``features:`` section they take when a row names
+#: none (their papers' inputs; see :mod:`kerastag.features.dcase2016`).
+FAMILY_INPUTS: dict[str, dict] = {
+    "dae_dnn": {"type": "mfcc_frames"},
+    "cgrnn_imd": {"type": "logmel_imd"},
+    "attloc_imd": {"type": "logmel_imd"},
+    "dcase2016_gmm": {"type": "mfcc_frames", "n_mfcc": 14, "include_c0": False,
+                      "center": True},
 }
 
 

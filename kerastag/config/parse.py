@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from kerastag.config.sections import (ExcerptFeatures, ExperimentConfig, FeaturesConfig, RowConfig,
+from kerastag.config.sections import (ExcerptFeatures, ExperimentConfig, FeaturesConfig, RowConfig, RowFeatures,
                                       feature_section)
 from kerastag.names import FEATURE_TYPES
 from kerastag.errors import ConfigError
@@ -183,6 +183,10 @@ def _renamed(cls, data: Any) -> Any:
 
 def _convert(value: Any, hint: Any, where: str) -> Any:
     if hint == FeaturesConfig:
+        return _features_section(value, where)
+    if hint == RowFeatures:
+        if value is None or isinstance(value, str):
+            return value
         return _features_section(value, where)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)

@@ -20,6 +20,7 @@ from typing import Optional, Union
 from kerastag import names
 from kerastag.checks import check_int, check_number
 from kerastag.errors import ConfigError, FeatureError
+from kerastag.features.dcase2016 import LogMelImd, MfccFrames
 from kerastag.features.specs import LogMelA, TimeFrequencyB, Wave
 
 _FOLDER_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -124,9 +125,60 @@ class ExcerptFeatures(TimeFrequencyB):
         return _spec_of(self, TimeFrequencyB)
 
 
-#: A ``features:`` section: the dataclass is the one :data:`kerastag.names.FEATURE_TYPES`
-#: registers for its ``type`` key (these two, or one a user added).
-FeaturesConfig = Union[LogMelAFeatures, ExcerptFeatures]
+@dataclasses.dataclass(frozen=True)
+class MfccFramesFeatures(MfccFrames):
+    """``type: mfcc_frames``, per-frame MFCC of the whole chunk (the DAE-DNN's and the
+    challenge GMM baseline's input).
+
+    Keys: every field of :class:`kerastag.features.MfccFrames` (``sample_rate``,
+    ``frame_ms``, ``hop_ms``, ``n_mels``, ``n_mfcc``, ``include_c0``, ``fmin``, ``fmax``,
+    ``window``, ``center``), then ``type``, ``cache_dir`` and ``workers``.
+    """
+
+    type: str = "mfcc_frames"
+    cache_dir: Optional[str] = None
+    workers: Optional[int] = None
+
+    def __post_init__(self):
+        _check_choice("features.type", self.type, ("mfcc_frames",))
+        _spec_checked(self, MfccFrames)
+        _check_workers(self.workers)
+
+    def spec(self) -> MfccFrames:
+        """The feature definition."""
+        return _spec_of(self, MfccFrames)
+
+
+@dataclasses.dataclass(frozen=True)
+class LogMelImdFeatures(LogMelImd):
+    """``type: logmel_imd``, 40-band log-mel and the interaural magnitude difference of
+    the chunk's 48 kHz stereo file resampled to 16 kHz (the CGRNN's and ATT-LOC's input).
+
+    Keys: every field of :class:`kerastag.features.LogMelImd` (``sample_rate``,
+    ``n_fft``, ``hop_length``, ``n_mels``, ``fmin``, ``fmax``, ``log_offset``), then
+    ``type``, ``cache_dir`` and ``workers``.
+    """
+
+    type: str = "logmel_imd"
+    cache_dir: Optional[str] = None
+    workers: Optional[int] = None
+
+    def __post_init__(self):
+        _check_choice("features.type", self.type, ("logmel_imd",))
+        _spec_checked(self, LogMelImd)
+        _check_workers(self.workers)
+
+    def spec(self) -> LogMelImd:
+        """The feature definition."""
+        return _spec_of(self, LogMelImd)
+
+
+#: A ``features:`` section: the dataclass :data:`kerastag.names.FEATURE_TYPES` registers
+#: for its ``type`` key (these four, or one a user added).
+FeaturesConfig = Union[LogMelAFeatures, ExcerptFeatures, MfccFramesFeatures, LogMelImdFeatures]
+
+#: A row's ``features``: a feature type (its section's defaults) or a whole section.
+RowFeatures = Optional[Union[str, FeaturesConfig]]
 
 
 def feature_section(feature_type: str) -> type:
@@ -226,19 +278,30 @@ class TrainingConfig:
 class RowConfig:
     """One row of the result table.
 
-    Paper A: a sample-``mixing`` mode and its ``alpha`` (the model is the config's).
+    Paper A: a sample-``mixing`` mode and its ``alpha``; the model is the config's
+    ``model:`` unless the row names a ``network`` (a Table 1 baseline: ``dae_dnn``,
+    ``cgrnn_imd``, ``attloc_imd``, ``dcase2016_gmm``), whose input is then its own
+    (:data:`kerastag.names.FAMILY_INPUTS`) unless ``features`` names a type or gives a
+    whole section (``{type: logmel_imd, n_mels: 64}``).
     Paper B: also a ``network`` and the ``features`` it takes (``logmel``, ``mfcc`` or
     ``wave``); ``id`` names the row (default: derived from the other fields); ``args`` are
     builder arguments for this row only, over ``model.args.<network>`` (e.g. a wave front
     end's ``bands``). ``model`` is the model column of the table (default ``CRNN`` for
-    paper A rows, the network for paper B's).
+    paper A rows, the network for paper B's); ``variant`` is Table 1's augmentation column
+    for a row without mixing (``IMD`` for the spatial baselines); ``in_table_1: false``
+    marks a row the paper's Table 1 does not have (the challenge baseline); ``training``
+    overrides keys of the ``training:`` section for this row only (a baseline's own
+    epochs and batch size, e.g. ``{epochs: 31, batch_size: 100}``).
     """
 
     mixing: str = "none"
     alpha: float = 0.0
     model: Optional[str] = None
     network: Optional[str] = None
-    features: Optional[str] = None
+    features: RowFeatures = None
+    variant: Optional[str] = None
+    in_table_1: bool = True
+    training: dict = dataclasses.field(default_factory=dict, hash=False)
     id: Optional[str] = None
     args: dict = dataclasses.field(default_factory=dict, hash=False)
 
@@ -247,8 +310,8 @@ class RowConfig:
         check_number("rows[].alpha", self.alpha, minimum=0, error=ConfigError)
         if self.network is not None:
             _check_choice("rows[].network", self.network, names.MODEL_FAMILIES)
-        if self.features is not None:
-            _check_choice("rows[].features", self.features, names.EXCERPT_FEATURE_TYPES)
+        if isinstance(self.features, str):
+            _check_choice("rows[].features", self.features, names.FEATURE_TYPES)
         if self.id is not None and not _FOLDER_SAFE.fullmatch(self.id):
             raise ConfigError(f"rows[].id: expected letters, digits, '.', '_' or '-', got {self.id!r}")
 
@@ -258,8 +321,14 @@ class RowConfig:
         if self.id:
             return self.id
         mixing = f"{self.mixing}_a{self.alpha:g}" if names.uses_alpha(self.mixing) else self.mixing
-        prefix = "_".join(part for part in (self.network, self.features) if part)
+        prefix = "_".join(part for part in (self.network, self.feature_type) if part)
         return f"{prefix}_{mixing}" if prefix else mixing
+
+    @property
+    def feature_type(self) -> str | None:
+        """The type of the row's ``features`` (None: the config's or the network's)."""
+        return self.features if isinstance(self.features, str) or self.features is None \
+            else self.features.type
 
     @property
     def display_model(self) -> str:
@@ -314,10 +383,30 @@ class ExperimentConfig:
             for index, row in enumerate(self.rows):
                 if row.network is None or row.features is None:
                     raise ConfigError(f"rows[{index}]: a classification row needs 'network' and 'features'")
+                if row.feature_type not in names.EXCERPT_FEATURE_TYPES or not isinstance(row.features, str):
+                    raise ConfigError(names.unknown_name(f"rows[{index}].features", row.features,
+                                                         names.EXCERPT_FEATURE_TYPES))
+        for index, row in enumerate(self.rows):
+            self.training_of(row, where=f"rows[{index}].training")
         row_names = [row.name for row in self.rows]
         dupes = sorted({n for n in row_names if row_names.count(n) > 1})
         if dupes:
             raise ConfigError(f"rows: duplicate row {dupes[0]!r}")
+
+    def training_of(self, row: RowConfig, where: str = "rows[].training") -> TrainingConfig:
+        """The ``training:`` section with ``row.training``'s overrides (checked)."""
+        if not isinstance(row.training, dict):
+            raise ConfigError(f"{where}: expected a mapping of training keys, got "
+                              f"{_type_name(row.training)}")
+        valid = [f.name for f in dataclasses.fields(TrainingConfig)]
+        for key in row.training:
+            if key not in valid:
+                raise ConfigError(f"{where}.{key}: unknown key{names.suggest(key, valid)}; "
+                                  f"valid keys: {', '.join(valid)}")
+        try:
+            return dataclasses.replace(self.training, **row.training)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
 
     @property
     def base_dir(self) -> Path:

@@ -2,8 +2,11 @@
 
 One concern per module:
 
-- :mod:`kerastag.features.specs`: the feature specs (:class:`LogMelA`,
-  :class:`TimeFrequencyB`, :class:`Wave`), :func:`spec_from_dict` and the numpy log-mel;
+- :mod:`kerastag.features.specs`: the papers' feature specs (:class:`LogMelA`,
+  :class:`TimeFrequencyB`, :class:`Wave`) and the numpy log-mel;
+- :mod:`kerastag.features.dcase2016`: the Table 1 baselines' inputs (:class:`MfccFrames`,
+  :class:`LogMelImd`, stereo);
+- :mod:`kerastag.features.registry`: :data:`SPECS` by name and :func:`spec_from_dict`;
 - :mod:`kerastag.features.cache`: the cache layout, its writer and its reader;
 - :mod:`kerastag.features.extraction`: :func:`extract` and its worker pool.
 
@@ -20,15 +23,9 @@ from kerastag.features.cache import (
     spec_hash,
 )
 from kerastag.features.extraction import FeatureResult, extract
-from kerastag.features.specs import (
-    SPECS,
-    FeatureSpec,
-    LogMelA,
-    TimeFrequencyB,
-    Wave,
-    mel_basis,
-    spec_from_dict,
-)
+from kerastag.features.dcase2016 import LogMelImd, MfccFrames
+from kerastag.features.registry import SPECS, spec_from_dict
+from kerastag.features.specs import FeatureSpec, LogMelA, TimeFrequencyB, Wave, mel_basis
 
 __all__ = [
     "CACHE_FORMAT_VERSION",
@@ -36,6 +33,8 @@ __all__ = [
     "FeatureResult",
     "FeatureSpec",
     "LogMelA",
+    "LogMelImd",
+    "MfccFrames",
     "TimeFrequencyB",
     "Wave",
     "cache_folder",

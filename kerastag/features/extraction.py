@@ -95,7 +95,9 @@ def extract(paths: Sequence[str | os.PathLike], spec: FeatureSpec, *,
     """Features of every file in ``paths``, read from the cache or computed and cached.
 
     Args:
-        paths: audio files; each is loaded mono at ``spec.sample_rate`` Hz.
+        paths: audio files; each is loaded at ``spec.sample_rate`` Hz, mixed to mono
+            unless the spec takes more ``channels`` (the ``expected`` format then checks
+            the file has them).
         spec: the feature definition.
         cache_dir: root of the feature cache (one sub-folder per spec).
         workers: processes computing features, this one included (it works alongside
@@ -232,7 +234,8 @@ def _prime(spec: FeatureSpec) -> None:
     """Compute ``spec`` once on 0.1 s of silence in the parent: this fills the shared mel
     filterbanks (handed to every worker) and surfaces a broken spec before any pool
     starts."""
-    spec.compute(np.zeros(spec.sample_rate // 10, dtype=np.float32))
+    shape = (spec.sample_rate // 10,) if spec.channels == 1 else (spec.channels, spec.sample_rate // 10)
+    spec.compute(np.zeros(shape, dtype=np.float32))
 
 
 def _chunk_size(n_jobs: int, workers: int) -> int:
@@ -370,7 +373,8 @@ def _compute_and_store(path: Path, file: Path, spec: FeatureSpec,
         AudioError: unreadable, non-finite or unexpected audio.
         FeatureError: the features cannot be computed or written.
     """
-    waveform = load_audio(path, sample_rate=spec.sample_rate, expected=expected)
+    waveform = load_audio(path, sample_rate=spec.sample_rate, mono=spec.channels == 1,
+                          expected=expected)
     try:
         features = spec.compute(waveform)
     except KerastagError:

@@ -50,11 +50,16 @@ class FeatureSpec(abc.ABC):
     """Behaviour shared by every feature spec (each is a frozen dataclass).
 
     Subclasses define ``name`` (feature type, registry key) and ``description``
-    (progress-bar label), a field ``sample_rate`` (Hz) and :meth:`compute`.
+    (progress-bar label), a field ``sample_rate`` (Hz) and :meth:`compute`. ``channels``
+    is what :meth:`compute` takes (1: a mono mix ``(samples,)``; 2: ``(2, samples)``),
+    ``stream`` which of a clip's files it is computed from (``"main"``, or another the
+    dataset reader names, e.g. CHiME-Home's ``"48k"``).
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
+    channels: ClassVar[int] = 1
+    stream: ClassVar[str] = "main"
     sample_rate: int
 
     def params(self) -> dict[str, Any]:
@@ -366,39 +371,6 @@ class Wave(FeatureSpec):
         """The waveform as ``float32 [shape=(max(samples, 1),)]`` in [-1, 1]."""
         y = _pad_to(_mono(waveform, self.name), 1)
         return np.clip(y, -1.0, 1.0).astype(np.float32)
-
-
-#: Feature type (a spec's ``name``) -> spec class; the keys of
-#: :data:`kerastag.names.FEATURE_TYPES`.
-SPECS: dict[str, type[FeatureSpec]] = {
-    LogMelA.name: LogMelA,
-    **{kind: TimeFrequencyB for kind in TimeFrequencyB.kinds},
-    Wave.name: Wave,
-}
-
-
-def spec_from_dict(d: Mapping[str, Any]) -> FeatureSpec:
-    """Build a spec from ``{"name": <feature type>, **params}`` (see ``to_dict``).
-
-    ``{"name": "mfcc", ...}`` gives ``TimeFrequencyB(kind="mfcc", ...)``.
-
-    Raises:
-        FeatureError: missing or unknown name, unknown parameter, or a bad value.
-    """
-    if "name" not in d:
-        raise FeatureError(f"feature spec {dict(d)!r}: missing key 'name' "
-                           f"(one of {', '.join(SPECS)})")
-    name = d["name"]
-    if name not in SPECS:
-        raise FeatureError(f"unknown feature {name!r}; valid names: {', '.join(SPECS)}")
-    cls = SPECS[name]
-    valid = [field.name for field in dataclasses.fields(cls)]
-    params = {key: value for key, value in d.items() if key != "name"}
-    unknown = sorted(set(params) - set(valid))
-    if unknown:
-        raise FeatureError(f"feature {name}: unknown parameter(s) {', '.join(unknown)}; "
-                           f"valid: {', '.join(valid)}")
-    return cls.from_params(name, params)
 
 
 def mel_basis(sample_rate: int, n_fft: int, n_mels: int, fmin: float,

@@ -1,9 +1,11 @@
 """Paper A's result table, ``table.csv`` and ``table.md``: writer and reader.
 
-``table.csv`` has one line per row: ``model,augmentation,alpha``, the EER of each tag
-(CHiME-Home order), ``avg`` and ``var_1e3`` (4 decimals). ``table.md`` sets each number
-beside Table 1 of paper A. ("augmentation" is the paper's column heading; kerastag calls
-it the row's mixing mode.)
+``table.csv`` has one line per row: ``row,model,augmentation,alpha`` (``row`` is the
+config row's id: ``mixup_a1.5``, ``cgrnn_imd``), the EER of each tag (CHiME-Home order),
+``avg`` and ``var_1e3`` (4 decimals). ``table.md`` sets each number beside Table 1 of
+paper A. ("augmentation" is the paper's column heading: a row's mixing mode, or a
+baseline's variant such as ``IMD``.) Tables written before kerastag 0.3 have no ``row``
+column; the reader derives it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from kerastag.names import MIXING_MODES
 from kerastag.fileio import write_text_atomic
 from kerastag.reference_results import CHIME_HOME_TAG_NAMES, CHIME_HOME_TAGS, paper_a_row
 
-EER_FIXED_COLUMNS = ("model", "augmentation", "alpha")
+EER_FIXED_COLUMNS = ("row", "model", "augmentation", "alpha")
 EER_TAIL_COLUMNS = ("avg", "var_1e3")
 NO_PAPER = "—"
 
@@ -34,8 +36,8 @@ class EerRow:
     Attributes:
         name: row id used for folders and file names, e.g. ``"mixup_a1.5"``.
         model: display name of the model, e.g. ``"CRNN"``.
-        mixing: the row's mixing mode (:data:`kerastag.names.MIXING_MODES`), the
-            table's "augmentation" column.
+        mixing: the table's "augmentation" column: the row's mixing mode
+            (:data:`kerastag.names.MIXING_MODES`) or a baseline's variant (``IMD``, ``-``).
         alpha: the Beta(alpha, alpha) parameter, or ``None``.
         per_tag: EER per tag in ``CHIME_HOME_TAGS`` order (NaN allowed).
         average: mean EER over the tags.
@@ -73,7 +75,8 @@ def _alpha_text(alpha: float | None) -> str:
 
 
 def paper_row(row: EerRow):
-    """Table 1's (per-tag, avg, var) for ``row``, or ``None``."""
+    """Table 1's (per-tag, avg, var) for ``row``, or ``None`` (per-tag and var may be
+    None: the challenge baseline's)."""
     return paper_a_row(row.model, row.mixing, row.alpha)
 
 
@@ -114,7 +117,7 @@ def _eer_csv_text(rows: Sequence[EerRow], tags: Sequence[str]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([*EER_FIXED_COLUMNS, *tags, *EER_TAIL_COLUMNS])
     for row in rows:
-        writer.writerow([row.model, row.mixing, _alpha_text(row.alpha),
+        writer.writerow([row.name, row.model, row.mixing, _alpha_text(row.alpha),
                          *(format_number(v) for v in row.per_tag), format_number(row.average),
                          format_number(row.var_1e3)])
     return buffer.getvalue()
@@ -127,7 +130,8 @@ def read_eer_table(csv_path: str | os.PathLike) -> list[EerRow]:
         csv_path: the CSV file.
 
     Returns:
-        The rows, with ``name`` derived by :func:`row_name`.
+        The rows (``name`` from the ``row`` column, or derived from mixing and alpha
+        in older tables).
 
     Raises:
         KerastagError: missing file, unexpected header or a value that is not a number.
@@ -139,33 +143,39 @@ def read_eer_table(csv_path: str | os.PathLike) -> list[EerRow]:
         lines = list(csv.reader(handle))
     if not lines:
         raise KerastagError(f"{csv_path}: EER table is empty")
-    n_tags = _check_eer_header(csv_path, lines[0])
-    return [_parse_eer_line(csv_path, number, cells, n_tags)
+    layout = _check_eer_header(csv_path, lines[0])
+    return [_parse_eer_line(csv_path, number, cells, layout)
             for number, cells in enumerate(lines[1:], start=2) if cells]
 
 
-def _check_eer_header(csv_path: Path, header: list[str]) -> int:
-    fixed, tail = len(EER_FIXED_COLUMNS), len(EER_TAIL_COLUMNS)
-    if (tuple(header[:fixed]) != EER_FIXED_COLUMNS
-            or tuple(header[-tail:]) != EER_TAIL_COLUMNS or len(header) <= fixed + tail):
-        raise KerastagError(
-            f"{csv_path}: header {','.join(header)!r} is not "
-            f"'model,augmentation,alpha,<tags>,avg,var_1e3'")
-    return len(header) - fixed - tail
+def _check_eer_header(csv_path: Path, header: list[str]) -> tuple[int, int]:
+    """``(fixed columns, tags)`` of a header; 0.1/0.2 tables lack the ``row`` column."""
+    tail = len(EER_TAIL_COLUMNS)
+    for fixed_columns in (EER_FIXED_COLUMNS, EER_FIXED_COLUMNS[1:]):
+        fixed = len(fixed_columns)
+        if (tuple(header[:fixed]) == fixed_columns and tuple(header[-tail:]) == EER_TAIL_COLUMNS
+                and len(header) > fixed + tail):
+            return fixed, len(header) - fixed - tail
+    raise KerastagError(
+        f"{csv_path}: header {','.join(header)!r} is not "
+        f"'row,model,augmentation,alpha,<tags>,avg,var_1e3'")
 
 
-def _parse_eer_line(csv_path: Path, number: int, cells: list[str], n_tags: int) -> EerRow:
-    expected = len(EER_FIXED_COLUMNS) + n_tags + len(EER_TAIL_COLUMNS)
+def _parse_eer_line(csv_path: Path, number: int, cells: list[str],
+                    layout: tuple[int, int]) -> EerRow:
+    fixed, n_tags = layout
+    expected = fixed + n_tags + len(EER_TAIL_COLUMNS)
     if len(cells) != expected:
         raise KerastagError(
             f"{csv_path}:{number}: {len(cells)} cells, expected {expected}")
-    model, mixing, alpha_text = cells[:3]
+    model, mixing, alpha_text = cells[fixed - 3:fixed]
     try:
         alpha = float(alpha_text) if alpha_text.strip() else None
-        values = [float(cell) for cell in cells[3:]]
+        values = [float(cell) for cell in cells[fixed:]]
     except ValueError:
         raise KerastagError(f"{csv_path}:{number}: non-numeric value in {cells}") from None
-    return EerRow(name=_row_name(mixing, alpha), model=model, mixing=mixing, alpha=alpha,
+    name = cells[0] if fixed == len(EER_FIXED_COLUMNS) else _row_name(mixing, alpha)
+    return EerRow(name=name, model=model, mixing=mixing, alpha=alpha,
                   per_tag=tuple(values[:n_tags]), average=values[n_tags],
                   var_1e3=values[n_tags + 1])
 
@@ -178,7 +188,7 @@ def _eer_markdown(rows: Sequence[EerRow], tags: Sequence[str]) -> str:
     for row in rows:
         lines.append(markdown_line(_md_row_cells(row)))
         paper = paper_row(row)
-        if paper is not None and len(paper[0]) == len(tags):
+        if paper is not None and paper[0] is not None and len(paper[0]) == len(tags):
             lines.append(markdown_line(["↳ paper", "", "", "",
                                    *(format_number(v, 2) for v in paper[0]),
                                    *[""] * 6]))
@@ -192,7 +202,8 @@ def _md_row_cells(row: EerRow) -> list[str]:
         comparison_avg = comparison_var = [NO_PAPER, NO_PAPER]
     else:
         comparison_avg = [format_number(paper[1], 2), format_difference(row.average - paper[1])]
-        comparison_var = [format_number(paper[2], 2), format_difference(row.var_1e3 - paper[2])]
+        comparison_var = ([NO_PAPER, NO_PAPER] if paper[2] is None else
+                          [format_number(paper[2], 2), format_difference(row.var_1e3 - paper[2])])
     return [row.name, row.model, row.mixing, _alpha_text(row.alpha),
             *(format_number(v) for v in row.per_tag), format_number(row.average), *comparison_avg,
             format_number(row.var_1e3), *comparison_var]
@@ -211,7 +222,9 @@ def _eer_legend(tags: Sequence[str]) -> list[str]:
         f"- EER = equal error rate (lower is better); tags: {tag_text}.",
         "- avg = mean EER over the tags; var ×1e-3 = variance × 10⁻³ as in Table 1.",
         "- paper = Table 1 of paper A (values rounded to 2 decimals there, so |Δ| < 0.005 "
-        "is within rounding); the '↳ paper' line gives its per-tag EERs.",
+        "is within rounding); the '↳ paper' line gives its per-tag EERs. MFCC-GMM is the "
+        "DCASE 2016 challenge baseline (not in Table 1; only its average, 0.21 on the "
+        "development folds, is published).",
         "- Δ = ours − paper; negative Δ avg means a lower (better) EER than published.",
         f"- {NO_PAPER} = no counterpart in Table 1; nan = EER undefined "
         "(a tag without positive or negative clips).",

@@ -1,9 +1,11 @@
-"""Saving and loading ``.keras`` models together with what is needed to use them.
+"""Saving and loading models together with what is needed to use them.
 
 A kerastag ``.keras`` file is an ordinary Keras archive (``keras.saving.load_model``
 opens it after ``import kerastag``) with one extra member, ``kerastag.json``: the class
 names in output order, the feature definition and the task, so ``kerastag predict`` can
-score new audio with nothing but the file.
+score new audio with nothing but the file. The challenge's GMM baseline is not a Keras
+model; it is saved as ``.gmm.json`` (:mod:`kerastag.formats.gmm_model`) with the same
+metadata. The functions here take either and tell them apart by the file name.
 """
 
 from __future__ import annotations
@@ -15,15 +17,30 @@ from typing import Any
 
 from kerastag.errors import ModelError
 from kerastag.fileio import atomic_path
+from kerastag.formats import gmm_model
+from kerastag.models.gmm import FILE_SUFFIX as GMM_SUFFIX
 
 METADATA_MEMBER = "kerastag.json"
 
+#: The endings of the model files kerastag writes, Keras' first.
+MODEL_SUFFIXES = (".keras", GMM_SUFFIX)
+
+
+def model_path_for(path: str | Path, model) -> Path:
+    """``path`` (any of :data:`MODEL_SUFFIXES`) with the ending ``model`` is saved under."""
+    path = Path(path)
+    stem = next((path.name[:-len(s)] for s in MODEL_SUFFIXES if path.name.endswith(s)), path.stem)
+    return path.with_name(stem + getattr(model, "file_suffix", ".keras"))
+
 
 def save_model(model, path: str | Path, metadata: dict[str, Any]) -> Path:
-    """Save ``model`` to ``path`` (``.keras``) with ``metadata``, atomically."""
+    """Save ``model`` to ``path`` (``.keras``, or ``.gmm.json`` for the GMM baseline) with
+    ``metadata``, atomically."""
     path = Path(path)
+    if path.name.endswith(GMM_SUFFIX):
+        return gmm_model.write_gmm_model(path, model, metadata)
     if path.suffix != ".keras":
-        raise ModelError(f"{path}: model files must end in .keras")
+        raise ModelError(f"{path}: model files must end in .keras or {GMM_SUFFIX}")
     with atomic_path(path) as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp, "a") as archive:
@@ -45,6 +62,8 @@ def read_metadata(path: str | Path, required: tuple[str, ...] = ()) -> dict[str,
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
+    if path.name.endswith(GMM_SUFFIX):
+        return _required(path, gmm_model.read_gmm_metadata(path), required)
     try:
         with zipfile.ZipFile(path) as archive:
             if METADATA_MEMBER not in archive.namelist():
@@ -57,19 +76,26 @@ def read_metadata(path: str | Path, required: tuple[str, ...] = ()) -> dict[str,
                          f"the file is damaged, save the model again") from None
     if not isinstance(metadata, dict):
         raise ModelError(f"{path}: its {METADATA_MEMBER} is not a JSON object")
+    return _required(path, metadata, required)
+
+
+def _required(path: Path, metadata: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
     missing = [key for key in required if key not in metadata]
     if missing:
-        raise ModelError(f"{path}: its {METADATA_MEMBER} lacks {', '.join(missing)}")
+        raise ModelError(f"{path}: its metadata lacks {', '.join(missing)}")
     return metadata
 
 
 def load_model(path: str | Path):
-    """Load a ``.keras`` model (kerastag's layers are registered on import)."""
+    """Load a ``.keras`` model (kerastag's layers are registered on import) or a
+    ``.gmm.json`` GMM baseline (a :class:`kerastag.models.gmm.TagGmms`)."""
+    path = Path(path)
+    if path.name.endswith(GMM_SUFFIX):
+        return gmm_model.read_gmm_model(path)[0]
     import keras
 
     import kerastag.models  # noqa: F401  (registers the custom layers)
 
-    path = Path(path)
     read_metadata(path)
     try:
         return keras.saving.load_model(path, compile=False)

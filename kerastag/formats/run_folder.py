@@ -3,7 +3,8 @@
 Layout::
 
     DIR/config.yaml                      the resolved config (absolute paths)
-    DIR/models/<row>/<unit>.keras        best model of each (row, unit)
+    DIR/models/<row>/<unit>.keras        best model of each (row, unit) (the GMM
+                                         baseline's: <unit>.gmm.json)
     DIR/histories/<row>/<unit>.csv       its training history (one line per epoch)
     DIR/predictions/<row>/<unit>.npz     its scores on the clips it did not see; written
                                          last, so its presence marks the unit finished
@@ -28,6 +29,7 @@ import yaml
 
 from kerastag.errors import ConfigError, KerastagError
 from kerastag.fileio import atomic_path, remove_temporaries, write_text_atomic
+from kerastag.formats.model_file import MODEL_SUFFIXES
 
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".kerastag.lock"
@@ -38,10 +40,14 @@ _RESUMABLE_DIFFERENCES = ("source", "stack", "name")
 
 
 def unit_paths(out_dir: Path, row: str, unit: str) -> dict[str, Path]:
-    """The model, history and predictions files of unit ``unit`` of row ``row``."""
+    """The model, history and predictions files of unit ``unit`` of row ``row``; the
+    model file is the one saved (any of ``MODEL_SUFFIXES``), else the ``.keras`` name."""
     out_dir = Path(out_dir)
+    models = out_dir / "models" / row
+    saved = [models / f"{unit}{suffix}" for suffix in MODEL_SUFFIXES
+             if (models / f"{unit}{suffix}").is_file()]
     return {
-        "model": out_dir / "models" / row / f"{unit}.keras",
+        "model": saved[0] if saved else models / f"{unit}.keras",
         "history": out_dir / "histories" / row / f"{unit}.csv",
         "predictions": out_dir / "predictions" / row / f"{unit}.npz",
     }

@@ -16,7 +16,7 @@ import numpy as np
 from kerastag.config import ExperimentConfig, config_from_run_data, resolved_config
 from kerastag.errors import KerastagError
 from kerastag.formats import run_folder
-from kerastag.formats.model_file import load_model, save_model
+from kerastag.formats.model_file import load_model, model_path_for, save_model
 from kerastag.names import STAGES, resolve
 from kerastag.runner.task import Log, Unit, UnitResult, make_task
 
@@ -92,7 +92,7 @@ def save_unit(out_dir: Path, unit: Unit, result: UnitResult, metadata: dict) -> 
                 f"a setting is the likely cause (training.learning_rate, this row's "
                 f"mixing and alpha, model.args); change it and run again")
     paths = _paths(out_dir, unit)
-    save_model(result.model, paths["model"], metadata)
+    save_model(result.model, model_path_for(paths["model"], result.model), metadata)
     run_folder.write_history(paths["history"], result.history)
     run_folder.write_predictions(paths["predictions"], result.predictions)
 

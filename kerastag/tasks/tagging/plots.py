@@ -58,7 +58,7 @@ def _eer_y_max(rows: Sequence[EerRow]) -> float:
     values = [v for row in rows for v in (*row.per_tag, row.average)]
     for row in rows:
         paper = paper_row(row)
-        if paper is not None:
+        if paper is not None and paper[0] is not None:
             values += [*paper[0], paper[1]]
     finite = [v for v in values if math.isfinite(v)]
     return max(0.3, 1.1 * max(finite, default=0.0))
@@ -68,7 +68,7 @@ def _draw_eer_bars(ax, row: EerRow, tags: Sequence[str], y_max: float) -> None:
     positions = np.arange(len(tags) + 1)
     ours = [*row.per_tag, row.average]
     paper = paper_row(row)
-    has_paper = paper is not None and len(paper[0]) == len(tags)
+    has_paper = paper is not None and paper[0] is not None and len(paper[0]) == len(tags)
     width = 0.4 if has_paper else 0.6
     ax.bar(positions - (width / 2 if has_paper else 0), ours, width, color="C0")
     if has_paper:

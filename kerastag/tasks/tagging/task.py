@@ -1,7 +1,10 @@
 """Paper A's task: multi-label tagging of CHiME-Home chunks, scored by per-tag EER.
 
-Cross-validated over the official folds (or development -> evaluation set), one CRNN
-per (row, fold) unit; see :class:`kerastag.runner.task.Task` for the protocol.
+Cross-validated over the official folds (or development -> evaluation set), one model
+per (row, fold) unit; see :class:`kerastag.runner.task.Task` for the protocol. A row's
+model is the config's CRNN or a Table 1 baseline it names (``network``), each on its own
+input features (:meth:`TaggingTask.row_features`): every distinct input is extracted
+once, for all rows that take it.
 """
 
 from __future__ import annotations
@@ -11,13 +14,15 @@ from pathlib import Path
 
 import numpy as np
 
-from kerastag.config import ExperimentConfig, config_to_dict
+from kerastag.config import ExperimentConfig, config_to_dict, from_dict
+from kerastag.config.sections import feature_section
 from kerastag.errors import KerastagError
 from kerastag.fitting import holdout_indices, predict_scores, unit_seed
 from kerastag.formats import run_folder
 from kerastag.formats.eer_table import EerRow, format_eer_table, write_eer_table
 from kerastag.loading import compute_features, multi_hot, prepare_dataset, stack_features
 from kerastag.metrics import eer_per_tag, summarize_eer
+from kerastag.names import FAMILY_INPUTS
 from kerastag.plots import plot_histories
 from kerastag.runner.task import Unit, UnitResult, folds_to_run
 
@@ -27,7 +32,7 @@ class TaggingData:
     """Features and targets of the clips an experiment uses."""
 
     clip_ids: list[str]
-    x: np.ndarray          # (clips, frames, mels)
+    inputs: dict           # feature spec -> (clips, frames, bins) features of every clip
     y: np.ndarray          # (clips, classes) multi-hot
     folds: np.ndarray      # (clips,) fold, -1 for evaluation clips
     classes: tuple[str, ...]
@@ -35,10 +40,32 @@ class TaggingData:
 
 
 class TaggingTask:
-    """Cross-validated (or development -> evaluation) training of the CRNN per row."""
+    """Cross-validated (or development -> evaluation) training of each row's model."""
 
     def __init__(self, config: ExperimentConfig):
         self.config = config
+
+    def family(self, row) -> str:
+        """The row's model family: its ``network``, else ``model.type``."""
+        return row.network or self.config.model.type
+
+    def row_features(self, row):
+        """The row's ``features:`` section: the row's own (a type takes its defaults),
+        else its baseline family's input (:data:`kerastag.names.FAMILY_INPUTS`), else the
+        config's."""
+        where = f"rows[{self.config.rows.index(row)}].features"
+        if isinstance(row.features, str):
+            return from_dict(feature_section(row.features), {"type": row.features}, where)
+        if row.features is not None:
+            return row.features
+        if self.family(row) in FAMILY_INPUTS:
+            data = FAMILY_INPUTS[self.family(row)]
+            return from_dict(feature_section(data["type"]), dict(data), where)
+        return self.config.features
+
+    def x_of(self, data: TaggingData, row) -> np.ndarray:
+        """The features ``(clips, frames, bins)`` the row's model takes."""
+        return data.inputs[self.row_features(row).spec()]
 
     def load(self) -> TaggingData:
         """Features, targets and folds of every clip the protocol needs."""
@@ -49,11 +76,23 @@ class TaggingTask:
                  if clip.fold is not None or (evaluation and clip.subset == "evaluation")]
         if not clips:
             raise KerastagError(f"{dataset.root}: no clips with a fold for training")
-        result = compute_features(config, clips)
-        x = stack_features(result.arrays, where=str(dataset.root))
+        inputs = {}
+        for section in self._distinct_features():
+            if section.spec() not in inputs:
+                result = compute_features(config, clips, features=section)
+                inputs[section.spec()] = stack_features(result.arrays, where=str(dataset.root))
         folds = np.array([-1 if clip.fold is None else clip.fold for clip in clips])
-        return TaggingData([clip.clip_id for clip in clips], x, multi_hot(clips, dataset.classes),
-                           folds, dataset.classes, np.array([clip.group for clip in clips]))
+        return TaggingData([clip.clip_id for clip in clips], inputs,
+                           multi_hot(clips, dataset.classes), folds, dataset.classes,
+                           np.array([clip.group for clip in clips]))
+
+    def _distinct_features(self) -> list:
+        sections = []
+        for row in self.config.rows:
+            section = self.row_features(row)
+            if section.spec() not in [s.spec() for s in sections]:
+                sections.append(section)
+        return sections
 
     def units(self, data: TaggingData) -> list[Unit]:
         """Every (row, fold) unit, rows in config order."""
@@ -69,18 +108,20 @@ class TaggingTask:
 
         seed = unit_seed(self.config.seed, unit.row.name, unit.name)
         split, test = self._split(data, unit, seed)
-        model, history = train_tagger(self.config, unit.row, split, seed=seed)
-        return UnitResult(model, history, self._predictions(data, test, model))
+        model, history = train_tagger(self.config, unit.row, split, seed=seed,
+                                      family=self.family(unit.row))
+        return UnitResult(model, history, self._predictions(data, unit, test, model))
 
     def rescore(self, data: TaggingData, unit: Unit, model) -> dict[str, np.ndarray]:
-        return self._predictions(data, self._test_indices(data, unit), model)
+        return self._predictions(data, unit, self._test_indices(data, unit), model)
 
     def metadata(self, data: TaggingData, unit: Unit) -> dict:
         """What ``predict`` needs beside the weights: classes, features, provenance."""
         return {
             "task": "tagging",
+            "family": self.family(unit.row),
             "classes": list(data.classes),
-            "features": config_to_dict(self.config.features) | {"cache_dir": None},
+            "features": config_to_dict(self.row_features(unit.row)) | {"cache_dir": None},
             "chunk_seconds": 4.0,
             "experiment": self.config.name,
             "row": unit.row.name,
@@ -115,7 +156,8 @@ class TaggingTask:
             per_fold = [eer_per_tag(p["y_true"], p["scores"]) for unit, p in predictions.items()
                         if unit.row == row]
             summary = summarize_eer(np.stack(per_fold))
-            rows.append(EerRow(name=row.name, model=row.display_model, mixing=row.mixing,
+            rows.append(EerRow(name=row.name, model=row.display_model,
+                               mixing=row.variant or row.mixing,
                                alpha=row.table_alpha,
                                per_tag=tuple(float(v) for v in summary.per_tag),
                                average=float(summary.average), var_1e3=float(summary.var_1e3)))
@@ -123,8 +165,13 @@ class TaggingTask:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def _predictions(self, data: TaggingData, test: np.ndarray, model) -> dict[str, np.ndarray]:
-        scores = predict_scores(model, data.x[test], self.config.training.batch_size)
+    def _predictions(self, data: TaggingData, unit: Unit, test: np.ndarray,
+                     model) -> dict[str, np.ndarray]:
+        x = self.x_of(data, unit.row)[test]
+        if hasattr(model, "frame_scores"):  # the GMM baseline, not a Keras model
+            scores = model.predict(x) if len(x) else np.zeros((0, data.y.shape[1]), np.float32)
+        else:
+            scores = predict_scores(model, x, self.config.training_of(unit.row).batch_size)
         return {"clip_ids": np.array([data.clip_ids[i] for i in test]), "y_true": data.y[test],
                 "scores": scores}
 
@@ -139,10 +186,12 @@ class TaggingTask:
 
         test = self._test_indices(data, unit)
         train = np.flatnonzero((data.folds >= 0) & (data.folds != (-2 if unit.fold is None else unit.fold)))
-        if self.config.training.validation == "test_fold" and unit.fold is not None:
+        training = self.config.training_of(unit.row)
+        if training.validation == "test_fold" and unit.fold is not None:
             val = test  # the authors' choice: early stopping on the held-out fold (optimistic)
         else:
-            keep, held = holdout_indices(len(train), self.config.training.validation_fraction, seed,
+            keep, held = holdout_indices(len(train), training.validation_fraction, seed,
                                          groups=data.groups[train])
             train, val = train[keep], train[held]
-        return Split(data.x[train], data.y[train], data.x[val], data.y[val]), test
+        x = self.x_of(data, unit.row)
+        return Split(x[train], data.y[train], x[val], data.y[val]), test

@@ -2,9 +2,11 @@
 
 The model family is the row's ``network`` or the config's ``model.type``: paper A's CRNN
 with attention and localization heads (``crnn_attloc``, configured by the ``model:``
-section), or any family registered in :data:`kerastag.names.MODEL_FAMILIES`, whose
-builder takes ``(input_shape, n_classes, **model.args[family], **row.args)`` and returns a
-model with sigmoid outputs ``(batch, n_classes)``."""
+section), a Table 1 baseline (:mod:`kerastag.tasks.tagging.baselines`: the DAE-DNN's
+pretraining, the challenge's GMM), or any family registered in
+:data:`kerastag.names.MODEL_FAMILIES`, whose builder takes ``(input_shape, n_classes,
+**model.args[family], **row.args)`` and returns a model with sigmoid outputs
+``(batch, n_classes)``. A row's ``training`` overrides apply throughout."""
 
 from __future__ import annotations
 
@@ -60,7 +62,11 @@ def build_family(config: ExperimentConfig, family: str, row: RowConfig, x_train:
     cross-entropy; a bad builder argument is a ConfigError naming the config key."""
     import keras
 
+    from kerastag.tasks.tagging.baselines import DAE_PRETRAINING, split_settings
+
     kwargs = dict(config.model.args.get(family, {})) | dict(row.args)
+    if family == "dae_dnn":
+        kwargs, _ = split_settings(kwargs, DAE_PRETRAINING)
     with distribution_strategy().scope():
         try:
             model = resolve(MODEL_FAMILIES[family])(tuple(x_train.shape[1:]), n_classes, **kwargs)
@@ -74,20 +80,37 @@ def build_family(config: ExperimentConfig, family: str, row: RowConfig, x_train:
 
 def build_tagger(config: ExperimentConfig, row: RowConfig, x_train: np.ndarray, n_classes: int):
     """The row's model: paper A's CRNN (``crnn_attloc``) or another registered family."""
+    from kerastag.tasks.tagging.baselines import STANDARDISED_FAMILIES, input_statistics
+
     family = row.network or config.model.type
     if family == "crnn_attloc":
         return build_crnn(config, x_train, n_classes)
+    if family in STANDARDISED_FAMILIES:
+        row = dataclasses.replace(row, args=input_statistics(x_train) | dict(row.args))  # type: ignore[arg-type]
     return build_family(config, family, row, x_train, n_classes)
 
 
-def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed: int):
-    """Fit the row's tagger on one split with the row's sample mixing."""
+def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed: int,
+                 family: str | None = None):
+    """Fit the row's tagger on one split with the row's sample mixing.
+
+    Returns:
+        ``(model, history)``: a Keras model, or the GMM baseline's
+        :class:`kerastag.models.gmm.TagGmms`; one history line per epoch.
+    """
     from kerastag.mixing import MixingSpec
     from kerastag.pipeline import evaluation_dataset, training_dataset
+    from kerastag.tasks.tagging import baselines
 
+    config = dataclasses.replace(config, training=config.training_of(row))
+    family = family or row.network or config.model.type
+    if family == "dcase2016_gmm":
+        return baselines.fit_gmm(config, row, split, seed=seed)
     start_unit(config, seed)
     t = config.training
     model = build_tagger(config, row, split.x_train, split.y_train.shape[1])
+    if family == "dae_dnn":
+        baselines.pretrain_dae(config, row, model, split.x_train, seed=seed)
     train = training_dataset(split.x_train, split.y_train, batch_size=t.batch_size,
                              mixing=MixingSpec(row.mixing, row.alpha), seed=seed)
     val = evaluation_dataset(split.x_val, split.y_val, batch_size=t.batch_size)

@@ -1,0 +1,318 @@
+"""Paper A's Table 1 baselines in Keras 3: DAE-DNN, CGRNN (IMD) and ATT-LOC (IMD).
+
+Written from the papers (Xu et al., DCASE 2016 / TASLP 2017; IJCNN 2017; Interspeech
+2017) and the authors' Keras 1 code (read, not copied); every detail the papers leave
+out is an argument here and a line in the README's paper-A section.
+
+- :func:`build_dae_dnn`: MFCC frames ``(batch, frames, n_mfcc)`` -> an asymmetric
+  denoising auto-encoder's bottleneck per frame (the encoder half; the DAE is pretrained
+  without labels, see :func:`dae_autoencoder`) -> windows of ``context`` bottleneck
+  frames plus a noise estimate (the mean of the first ``noise_frames``) -> DNN
+  1000-500-n_classes with sigmoid outputs per window -> their mean is the clip score.
+- :func:`build_cgrnn_imd`: log-mel + IMD frames ``(batch, frames, n_mels + n_imd)`` ->
+  per stream one convolution along frequency (128 filters spanning 30 mel / 200 IMD bins)
+  with ReLU, max-pooled over the remaining frequency -> concatenated per frame -> three
+  BiGRU(128), the last returning its final state -> Dense 500 ReLU, dropout -> sigmoid.
+- :func:`build_attloc_imd`: the same streams; a per-frame attention
+  ``a_t = sigmoid(Dense(1))`` of the input frame scales the frame's conv features; a
+  localization ``d_t = softmax over tags`` of them; three BiGRU(128) over all frames ->
+  per-frame Dense 500 ReLU, dropout -> sigmoid ``p_t``; clip output
+  ``sum_t p_t d_t a_t / sum_t d_t`` (:class:`AttLocPooling`).
+
+Every layer is built in and registered, so the models reload with ``safe_mode=True``.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from kerastag.checks import check_int, check_number
+from kerastag.errors import ModelError
+
+#: Names of the DAE-DNN layers that make up the pretrained encoder.
+DAE_ENCODER_LAYERS = ("dae_hidden", "dae_bottleneck")
+
+
+@keras.saving.register_keras_serializable(package="kerastag")
+class FrameContext(keras.layers.Layer):
+    """Stack each run of ``context`` consecutive frames into one vector.
+
+    ``out[b, w] = concat(x[b, w * hop], ..., x[b, w * hop + context - 1])``, valid
+    windows only (the authors' code drops the tail frames and pads nothing), followed by
+    the mean of the clip's first ``noise_frames`` frames when ``noise_frames > 0`` (a
+    stationary-noise estimate, Xu et al.'s noise-aware training).
+
+    Input shape: ``(batch, frames, features)`` with ``frames >= context``.
+    Output shape: ``(batch, (frames - context) // hop + 1,
+    context * features + (features if noise_frames else 0))``.
+    """
+
+    def __init__(self, context: int, hop: int = 1, noise_frames: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.context = check_int("context", context, minimum=1, error=ModelError)
+        self.hop = check_int("hop", hop, minimum=1, error=ModelError)
+        self.noise_frames = check_int("noise_frames", noise_frames, minimum=0, error=ModelError)
+
+    def call(self, x):
+        n_frames = ops.shape(x)[1]
+        starts = ops.arange(0, n_frames - self.context + 1, self.hop)
+        index = ops.expand_dims(starts, 1) + ops.expand_dims(ops.arange(self.context), 0)
+        windows = ops.take(x, index, axis=1)            # (b, windows, context, features)
+        shape = ops.shape(windows)
+        windows = ops.reshape(windows, (shape[0], shape[1], self.context * x.shape[-1]))
+        if not self.noise_frames:
+            return windows
+        noise = ops.mean(x[:, : self.noise_frames], axis=1, keepdims=True)
+        noise = ops.repeat(noise, shape[1], axis=1)
+        return ops.concatenate([windows, noise], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        frames, features = input_shape[1], input_shape[2]
+        windows = None if frames is None else (frames - self.context) // self.hop + 1
+        width = self.context * features + (features if self.noise_frames else 0)
+        return (input_shape[0], windows, width)
+
+    def get_config(self):
+        return super().get_config() | {"context": self.context, "hop": self.hop,
+                                       "noise_frames": self.noise_frames}
+
+
+@keras.saving.register_keras_serializable(package="kerastag")
+class FeatureSlice(keras.layers.Layer):
+    """``x[..., start:stop]``: one stream of a per-frame feature vector (log-mel or IMD).
+
+    Input shape: ``(batch, frames, features)``; output ``(batch, frames, stop - start)``.
+    """
+
+    def __init__(self, start: int, stop: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start = check_int("start", start, minimum=0, error=ModelError)
+        self.stop = check_int("stop", stop, minimum=self.start + 1, error=ModelError)
+
+    def call(self, x):
+        return x[..., self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return super().get_config() | {"start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="kerastag")
+class AttLocPooling(keras.layers.Layer):
+    """ATT-LOC's clip output from per-frame tag probabilities, localization and attention.
+
+    ``y[b, k] = sum_t p[b,t,k] d[b,t,k] a[b,t] / sum_t clip(d[b,t,k], epsilon, 1)``.
+
+    Input: ``[p, d, a]`` of shapes ``(batch, frames, tags)``, ``(batch, frames, tags)``,
+    ``(batch, frames, 1)``. Output: ``(batch, tags)`` in [0, 1].
+    """
+
+    def __init__(self, epsilon: float = 1e-9, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = check_number("epsilon", epsilon, above=0, error=ModelError)
+
+    def call(self, inputs):
+        p, d, a = inputs
+        return ops.sum(p * d * a, axis=1) / ops.sum(ops.clip(d, self.epsilon, 1.0), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], input_shape[0][2])
+
+    def get_config(self):
+        return super().get_config() | {"epsilon": self.epsilon}
+
+
+def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidden: int = 500,
+                  bottleneck: int = 24, context: int = 91, noise_frames: int = 6,
+                  hidden: tuple[int, ...] = (1000, 500), input_dropout: float = 0.1,
+                  dropout: float = 0.2, input_mean=None, input_variance=None,
+                  name: str = "dae_dnn") -> keras.Model:
+    """The DAE-DNN tagger.
+
+    Args:
+        input_shape: ``(frames, n_mfcc)``; frames may be None.
+        n_classes: tags.
+        dae_context: MFCC frames the DAE encodes into one bottleneck frame (valid).
+        dae_hidden: units of the DAE's hidden layers (ReLU).
+        bottleneck: units of the DAE's bottleneck (ReLU); with 24 the DNN takes
+            ``24 * 91 + 24 = 2208`` inputs, the published size.
+        context: bottleneck frames per DNN window (valid windows, hop 1).
+        noise_frames: frames averaged into the noise estimate appended to each window.
+        hidden: DNN hidden units (ReLU).
+        input_dropout, dropout: dropout on the DNN input and after each hidden layer.
+        input_mean, input_variance: per-coefficient training statistics ``(n_mfcc,)``
+            (a ``Normalization`` layer named ``input_norm``), or None.
+
+    Returns:
+        A model ``(batch, frames, n_mfcc)`` -> clip probabilities ``(batch, n_classes)``,
+        the mean of the per-window sigmoid outputs (layer ``window_probs``). A clip needs
+        at least ``dae_context + context - 1`` frames (97: 1 s at a 10 ms hop).
+    """
+    n_frames, n_mfcc = _frames_and_bins(input_shape, dae_context + context - 1)
+    _check_rates(input_dropout=input_dropout, dropout=dropout)
+    inputs = keras.Input(shape=(n_frames, n_mfcc), name="mfcc")
+    x = _normalized(inputs, n_mfcc, input_mean, input_variance)
+    x = FrameContext(dae_context, name="dae_context")(x)
+    x = keras.layers.Dense(dae_hidden, activation="relu", name=DAE_ENCODER_LAYERS[0])(x)
+    x = keras.layers.Dense(bottleneck, activation="relu", name=DAE_ENCODER_LAYERS[1])(x)
+    x = FrameContext(context, noise_frames=noise_frames, name="dnn_context")(x)
+    x = keras.layers.Dropout(input_dropout, name="input_dropout")(x)
+    for index, units in enumerate(hidden, start=1):
+        x = keras.layers.Dense(units, activation="relu", name=f"dnn_dense{index}")(x)
+        x = keras.layers.Dropout(dropout, name=f"dnn_dropout{index}")(x)
+    x = keras.layers.Dense(n_classes, activation="sigmoid", name="window_probs")(x)
+    clip = keras.layers.GlobalAveragePooling1D(name="clip")(x)
+    return keras.Model(inputs, clip, name=name)
+
+
+def dae_autoencoder(model: keras.Model, *, corruption: float = 0.1,
+                    dae_hidden: int | None = None) -> keras.Model:
+    """The denoising auto-encoder around a DAE-DNN's encoder layers, for pretraining.
+
+    Dropout ``corruption`` on the ``dae_context`` window -> the DNN's own encoder layers
+    (shared, so training this trains them) -> Dense ``dae_hidden`` ReLU -> linear
+    reconstruction of the window's centre frame. Asymmetric, as the authors' DAE: it
+    reconstructs one frame from ``dae_context``.
+
+    Returns:
+        A model ``(batch, frames, n_mfcc)`` -> ``(batch, windows, n_mfcc)``: the
+        reconstruction minus the clean (normalised) centre frames; train it towards zero
+        with mean squared error.
+    """
+    context_layer = model.get_layer("dae_context")
+    hidden_layer, bottleneck_layer = (model.get_layer(name) for name in DAE_ENCODER_LAYERS)
+    inputs = keras.Input(shape=model.input.shape[1:], name="mfcc")
+    clean = model.get_layer("input_norm")(inputs) if _has_layer(model, "input_norm") else inputs
+    half = context_layer.context // 2
+    centre = keras.layers.Cropping1D((half, context_layer.context - 1 - half), name="centre")(clean)
+    x = keras.layers.Dropout(corruption, name="corruption")(context_layer(clean))
+    x = bottleneck_layer(hidden_layer(x))
+    x = keras.layers.Dense(dae_hidden or hidden_layer.units, activation="relu", name="dae_decoder")(x)
+    reconstruction = keras.layers.Dense(inputs.shape[-1], name="dae_reconstruction")(x)
+    return keras.Model(inputs, keras.layers.Subtract(name="error")([reconstruction, centre]),
+                       name="dae")
+
+
+def build_cgrnn_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: int = 128,
+                    mel_kernel: int = 30, imd_kernel: int = 200, rnn_units: int = 128,
+                    rnn_layers: int = 3, dense_units: int = 500, dropout: float = 0.2,
+                    input_mean=None, input_variance=None,
+                    name: str = "cgrnn_imd") -> keras.Model:
+    """The CGRNN with spatial (IMD) features.
+
+    Args:
+        input_shape: ``(frames, n_mels + n_imd)`` (:class:`kerastag.features.LogMelImd`).
+        n_classes: tags.
+        n_mels: log-mel columns at the front of each frame; the rest is the IMD.
+        filters: convolution filters per stream.
+        mel_kernel, imd_kernel: frequency bins each filter spans (valid).
+        rnn_units, rnn_layers: BiGRU units per direction and layers.
+        dense_units, dropout: the dense layer after the last BiGRU and its dropout.
+        input_mean, input_variance: per-column training statistics, or None.
+
+    Returns:
+        A model ``(batch, frames, n_mels + n_imd)`` -> ``(batch, n_classes)``.
+    """
+    inputs, _, frames = _two_stream_frames(input_shape, n_mels, filters, mel_kernel, imd_kernel,
+                                           input_mean, input_variance)
+    x = frames
+    for index in range(1, rnn_layers + 1):
+        last = index == rnn_layers
+        gru = keras.layers.GRU(rnn_units, return_sequences=not last, name=f"bigru{index}_gru")
+        x = keras.layers.Bidirectional(gru, name=f"bigru{index}")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
+    x = keras.layers.Dropout(dropout, name="dense_dropout")(x)
+    clip = keras.layers.Dense(n_classes, activation="sigmoid", name="clip")(x)
+    return keras.Model(inputs, clip, name=name)
+
+
+def build_attloc_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: int = 128,
+                     mel_kernel: int = 30, imd_kernel: int = 200, rnn_units: int = 128,
+                     rnn_layers: int = 3, dense_units: int = 500, dropout: float = 0.2,
+                     input_mean=None, input_variance=None,
+                     name: str = "attloc_imd") -> keras.Model:
+    """ATT-LOC with spatial (IMD) features; arguments as :func:`build_cgrnn_imd`.
+
+    Returns:
+        A model ``(batch, frames, n_mels + n_imd)`` -> ``(batch, n_classes)``; its layers
+        ``attention`` ``(b, t, 1)``, ``localization`` and ``frame_probs`` ``(b, t, tags)``
+        are the per-frame outputs.
+    """
+    inputs, normalized, frames = _two_stream_frames(input_shape, n_mels, filters, mel_kernel,
+                                                    imd_kernel, input_mean, input_variance)
+    attention = keras.layers.Dense(1, activation="sigmoid", name="attention")(normalized)
+    x = keras.layers.Multiply(name="attended")([frames, attention])
+    localization = keras.layers.Dense(n_classes, activation="softmax", name="localization")(x)
+    for index in range(1, rnn_layers + 1):
+        gru = keras.layers.GRU(rnn_units, return_sequences=True, name=f"bigru{index}_gru")
+        x = keras.layers.Bidirectional(gru, name=f"bigru{index}")(x)
+    x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
+    x = keras.layers.Dropout(dropout, name="dense_dropout")(x)
+    probs = keras.layers.Dense(n_classes, activation="sigmoid", name="frame_probs")(x)
+    clip = AttLocPooling(name="clip")([probs, localization, attention])
+    return keras.Model(inputs, clip, name=name)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _two_stream_frames(input_shape, n_mels, filters, mel_kernel, imd_kernel, mean, variance):
+    """The input, its standardised frames and the per-frame conv features of both streams
+    ``(b, t, 2 * filters)``."""
+    n_frames, n_bins = _frames_and_bins(input_shape, 1)
+    n_mels = check_int("n_mels", n_mels, minimum=1, maximum=n_bins - 1, error=ModelError)
+    inputs = keras.Input(shape=(n_frames, n_bins), name="logmel_imd")
+    x = _normalized(inputs, n_bins, mean, variance)
+    streams = [_frequency_conv(FeatureSlice(0, n_mels, name="mel")(x), filters, mel_kernel, "mel"),
+               _frequency_conv(FeatureSlice(n_mels, n_bins, name="imd")(x), filters, imd_kernel,
+                               "imd")]
+    return inputs, x, keras.layers.Concatenate(name="streams")(streams)
+
+
+def _frequency_conv(x, filters: int, kernel: int, prefix: str):
+    """``(b, t, bins)`` -> Conv over ``kernel`` bins (ReLU, valid) -> max over the rest
+    -> ``(b, t, filters)``."""
+    bins = x.shape[-1]
+    kernel = check_int(f"{prefix}_kernel", kernel, minimum=1, maximum=bins, error=ModelError)
+    x = keras.layers.Reshape((-1, bins, 1), name=f"{prefix}_channel")(x)
+    x = keras.layers.Conv2D(filters, (1, kernel), activation="relu", name=f"{prefix}_conv")(x)
+    x = keras.layers.MaxPooling2D((1, bins - kernel + 1), name=f"{prefix}_pool")(x)
+    return keras.layers.Reshape((-1, filters), name=f"{prefix}_frames")(x)
+
+
+def _normalized(inputs, n_bins: int, mean, variance):
+    """``inputs`` standardised by a ``Normalization`` named ``input_norm`` when statistics
+    are given, else unchanged."""
+    if mean is None and variance is None:
+        return inputs
+    mean = np.asarray(mean, dtype="float32").reshape(-1)
+    variance = np.asarray(variance, dtype="float32").reshape(-1)
+    if mean.shape != (n_bins,) or variance.shape != (n_bins,) or np.any(variance < 0):
+        raise ModelError(f"input_mean/input_variance must be {n_bins} values (variance >= 0), "
+                         f"received shapes {mean.shape} and {variance.shape}")
+    return keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=variance.tolist(),
+                                      name="input_norm")(inputs)
+
+
+def _has_layer(model: keras.Model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)
+
+
+def _frames_and_bins(input_shape, min_frames: int) -> tuple[int | None, int]:
+    """``(frames or None, bins)`` of a ``(frames, bins)`` input shape, checked."""
+    if len(tuple(input_shape)) != 2:
+        raise ModelError(f"input_shape: expected (frames, bins), got {tuple(input_shape)}")
+    frames, bins = input_shape
+    bins = check_int("input bins", bins, minimum=1, error=ModelError)
+    if frames is not None:
+        frames = check_int("input frames", frames, minimum=min_frames, error=ModelError)
+    return frames, bins
+
+
+def _check_rates(**rates: float) -> None:
+    for key, value in rates.items():
+        check_number(key, value, minimum=0, below=1, error=ModelError)
