@@ -154,4 +154,8 @@ def test_mixing_modes_resolve_and_networks_match_the_registry():
 
     for mode in names.MIXING_MODES.values():
         assert mode.mix is None or callable(names.resolve(mode.mix))
-    assert set(NETWORKS) == set(names.MODEL_FAMILIES) - {"crnn_attloc"}
+    assert set(NETWORKS) == set(names.MODEL_FAMILIES) - {"crnn_attloc", *names.FAMILY_INPUTS}
+    for family in names.MODEL_FAMILIES:
+        assert callable(names.resolve(names.MODEL_FAMILIES[family]))
+    for family, section in names.FAMILY_INPUTS.items():
+        assert family in names.MODEL_FAMILIES and section["type"] in names.FEATURE_TYPES

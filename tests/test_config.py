@@ -22,12 +22,16 @@ def write(tmp_path, text, name="exp.yaml"):
 def test_shipped_configs_load():
     config = load_config(REPO / "experiments" / "dcase2016_mixup.yaml")
     assert [row.name for row in config.rows] == [
+        "dae_dnn", "cgrnn_imd", "attloc_imd",
         "mixup_a0", "mixup_a0.1", "mixup_a0.5", "mixup_a1", "mixup_a1.5", "mixup_a2",
-        "mixup_a5", "samplepairing", "mixup_lp_a1.5", "extrapolation_a1.5"]
+        "mixup_a5", "samplepairing", "mixup_lp_a1.5", "extrapolation_a1.5", "dcase2016_gmm"]
+    assert [row.in_table_1 for row in config.rows] == [True] * 13 + [False]
     assert config.training.batch_size == 44 and config.training.patience == 20
     assert config.model.filters == (8, 16, 32, 64, 64, 64, 64)
+    assert [config.training_of(row).epochs for row in config.rows[:3]] == [50, 21, 31]
+    assert {config.training_of(row).batch_size for row in config.rows[:3]} == {100}
     demo = load_config(REPO / "experiments" / "demo.yaml")
-    assert {row.name for row in demo.rows} == {row.name for row in config.rows}
+    assert [row.name for row in demo.rows] == [row.name for row in config.rows]
     assert demo.dataset.demo
 
 

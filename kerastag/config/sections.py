@@ -132,7 +132,7 @@ class MfccFramesFeatures(MfccFrames):
 
     Keys: every field of :class:`kerastag.features.MfccFrames` (``sample_rate``,
     ``frame_ms``, ``hop_ms``, ``n_mels``, ``n_mfcc``, ``include_c0``, ``fmin``, ``fmax``,
-    ``window``, ``center``), then ``type``, ``cache_dir`` and ``workers``.
+    ``window``, ``center``, ``top_db``), then ``type``, ``cache_dir`` and ``workers``.
     """
 
     type: str = "mfcc_frames"

@@ -36,7 +36,9 @@ class MfccFrames(FeatureSpec):
     Power STFT (periodic ``window`` of ``frame_ms``, FFT length = window length, hop
     ``hop_ms``; ``center`` pads ``n_fft // 2`` zeros at both ends) -> ``n_mels``-band
     Slaney mel filterbank (librosa's) -> ``librosa.power_to_db(ref=1.0, amin=1e-10,
-    top_db=None)`` -> orthonormal DCT-II (``librosa.feature.mfcc(S=...)``). With
+    top_db=top_db)`` -> orthonormal DCT-II (``librosa.feature.mfcc(S=...)``): exactly
+    ``librosa.feature.mfcc(y=...)`` with these settings, and the challenge baseline's
+    computation. With
     ``include_c0`` the output is coefficients ``0 .. n_mfcc-1``; without it ``1 .. n_mfcc``
     (the energy-like c0 dropped, as the challenge baseline did).
 
@@ -50,6 +52,7 @@ class MfccFrames(FeatureSpec):
         fmin, fmax: band edges in Hz (``fmax`` None: ``sample_rate / 2``).
         window: ``"hamming"`` or ``"hann"``.
         center: pad the clip so frame t is centred on sample ``t * hop``.
+        top_db: dynamic range kept below the clip's peak in dB, None for no limit.
     """
 
     name: ClassVar[str] = "mfcc_frames"
@@ -65,6 +68,7 @@ class MfccFrames(FeatureSpec):
     fmax: float | None = None
     window: str = "hamming"
     center: bool = False
+    top_db: float | None = 80.0
 
     def __post_init__(self) -> None:
         for key in ("sample_rate", "n_mels", "n_mfcc"):
@@ -79,6 +83,8 @@ class MfccFrames(FeatureSpec):
         _check_flag(self.name, "include_c0", self.include_c0)
         _check_flag(self.name, "center", self.center)
         _check_window(self.name, self.window)
+        if self.top_db is not None:
+            self._coerce_number("top_db", above=0.0)
         if self.win_length < 2 or self.hop_length < 1:
             raise FeatureError(f"feature {self.name}: frame_ms={self.frame_ms}, "
                                f"hop_ms={self.hop_ms} give less than 2 / 1 samples")
@@ -126,7 +132,7 @@ class MfccFrames(FeatureSpec):
         power = _magnitude_frames(_pad_to(y, self.win_length), self.win_length,
                                   self.hop_length, self.window) ** 2    # (frames, bins)
         basis = mel_basis(self.sample_rate, self.win_length, self.n_mels, self.fmin, self.fmax)
-        log_mel = librosa.power_to_db(basis @ power.T, ref=1.0, amin=1e-10, top_db=None)
+        log_mel = librosa.power_to_db(basis @ power.T, ref=1.0, amin=1e-10, top_db=self.top_db)
         first = 0 if self.include_c0 else 1
         mfcc = librosa.feature.mfcc(S=log_mel, n_mfcc=self.n_mfcc + first)[first:]
         return np.ascontiguousarray(mfcc.T, dtype=np.float32)

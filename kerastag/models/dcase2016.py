@@ -11,8 +11,9 @@ out is an argument here and a line in the README's paper-A section.
   1000-500-n_classes with sigmoid outputs per window -> their mean is the clip score.
 - :func:`build_cgrnn_imd`: log-mel + IMD frames ``(batch, frames, n_mels + n_imd)`` ->
   per stream one convolution along frequency (128 filters spanning 30 mel / 200 IMD bins)
-  with ReLU, max-pooled over the remaining frequency -> concatenated per frame -> three
-  BiGRU(128), the last returning its final state -> Dense 500 ReLU, dropout -> sigmoid.
+  with ReLU, max-pooled over the remaining frequency -> concatenated per frame -> cut into
+  33-frame windows -> three BiGRU(128), the last returning its final state -> Dense 500
+  ReLU, dropout -> sigmoid per window -> the mean over windows is the clip score.
 - :func:`build_attloc_imd`: the same streams; a per-frame attention
   ``a_t = sigmoid(Dense(1))`` of the input frame scales the frame's conv features; a
   localization ``d_t = softmax over tags`` of them; three BiGRU(128) over all frames ->
@@ -126,6 +127,45 @@ class AttLocPooling(keras.layers.Layer):
         return super().get_config() | {"epsilon": self.epsilon}
 
 
+@keras.saving.register_keras_serializable(package="kerastag")
+class SplitWindows(keras.layers.Layer):
+    """Cut each clip's frames into windows of ``window`` frames, ``hop`` apart (valid),
+    stacked along the batch axis: ``(batch, frames, f)`` -> ``(batch * windows, window, f)``
+    (clip-major). :class:`MergeWindows` undoes it."""
+
+    def __init__(self, window: int, hop: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.window = check_int("window", window, minimum=1, error=ModelError)
+        self.hop = check_int("hop", hop, minimum=1, error=ModelError)
+
+    def call(self, x):
+        starts = ops.arange(0, ops.shape(x)[1] - self.window + 1, self.hop)
+        index = ops.expand_dims(starts, 1) + ops.expand_dims(ops.arange(self.window), 0)
+        windows = ops.take(x, index, axis=1)            # (b, windows, window, f)
+        return ops.reshape(windows, (-1, self.window, x.shape[-1]))
+
+    def compute_output_shape(self, input_shape):
+        return (None, self.window, input_shape[-1])
+
+    def get_config(self):
+        return super().get_config() | {"window": self.window, "hop": self.hop}
+
+
+@keras.saving.register_keras_serializable(package="kerastag")
+class MergeWindows(keras.layers.Layer):
+    """Mean over each clip's windows: ``[(batch * windows, n), clip_frames]`` ->
+    ``(batch, n)``; ``clip_frames`` (any tensor with the clip batch first) gives the
+    batch size."""
+
+    def call(self, inputs):
+        per_window, clips = inputs
+        grouped = ops.reshape(per_window, (ops.shape(clips)[0], -1, per_window.shape[-1]))
+        return ops.mean(grouped, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[1][0], input_shape[0][-1])
+
+
 def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidden: int = 500,
                   bottleneck: int = 24, context: int = 91, noise_frames: int = 6,
                   hidden: tuple[int, ...] = (1000, 500), input_dropout: float = 0.1,
@@ -152,6 +192,9 @@ def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidd
         the mean of the per-window sigmoid outputs (layer ``window_probs``). A clip needs
         at least ``dae_context + context - 1`` frames (97: 1 s at a 10 ms hop).
     """
+    _check_sizes(dae_context=dae_context, dae_hidden=dae_hidden, bottleneck=bottleneck,
+                 context=context, **{f"hidden[{i}]": v for i, v in enumerate(hidden)})
+    check_int("noise_frames", noise_frames, minimum=0, error=ModelError)
     n_frames, n_mfcc = _frames_and_bins(input_shape, dae_context + context - 1)
     _check_rates(input_dropout=input_dropout, dropout=dropout)
     inputs = keras.Input(shape=(n_frames, n_mfcc), name="mfcc")
@@ -200,6 +243,7 @@ def dae_autoencoder(model: keras.Model, *, corruption: float = 0.1,
 def build_cgrnn_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: int = 128,
                     mel_kernel: int = 30, imd_kernel: int = 200, rnn_units: int = 128,
                     rnn_layers: int = 3, dense_units: int = 500, dropout: float = 0.2,
+                    window: int | None = 33, window_hop: int = 10,
                     input_mean=None, input_variance=None,
                     name: str = "cgrnn_imd") -> keras.Model:
     """The CGRNN with spatial (IMD) features.
@@ -212,21 +256,32 @@ def build_cgrnn_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: i
         mel_kernel, imd_kernel: frequency bins each filter spans (valid).
         rnn_units, rnn_layers: BiGRU units per direction and layers.
         dense_units, dropout: the dense layer after the last BiGRU and its dropout.
+        window, window_hop: the recurrent layers read windows of ``window`` frames,
+            ``window_hop`` apart, each scored on its own; the clip score is the mean of
+            the window scores (the authors' 33-frame windows). None reads the whole clip.
         input_mean, input_variance: per-column training statistics, or None.
 
     Returns:
         A model ``(batch, frames, n_mels + n_imd)`` -> ``(batch, n_classes)``.
     """
+    _check_sizes(rnn_units=rnn_units, rnn_layers=rnn_layers, dense_units=dense_units)
+    _check_rates(dropout=dropout)
+    if window is not None:
+        _frames_and_bins(input_shape, check_int("window", window, minimum=1, error=ModelError))
     inputs, _, frames = _two_stream_frames(input_shape, n_mels, filters, mel_kernel, imd_kernel,
                                            input_mean, input_variance)
-    x = frames
+    x = frames if window is None else SplitWindows(window, window_hop, name="windows")(frames)
     for index in range(1, rnn_layers + 1):
         last = index == rnn_layers
         gru = keras.layers.GRU(rnn_units, return_sequences=not last, name=f"bigru{index}_gru")
         x = keras.layers.Bidirectional(gru, name=f"bigru{index}")(x)
     x = keras.layers.Dense(dense_units, activation="relu", name="dense")(x)
     x = keras.layers.Dropout(dropout, name="dense_dropout")(x)
-    clip = keras.layers.Dense(n_classes, activation="sigmoid", name="clip")(x)
+    if window is None:
+        clip = keras.layers.Dense(n_classes, activation="sigmoid", name="clip")(x)
+    else:
+        x = keras.layers.Dense(n_classes, activation="sigmoid", name="window_probs")(x)
+        clip = MergeWindows(name="clip")([x, frames])
     return keras.Model(inputs, clip, name=name)
 
 
@@ -242,6 +297,8 @@ def build_attloc_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: 
         ``attention`` ``(b, t, 1)``, ``localization`` and ``frame_probs`` ``(b, t, tags)``
         are the per-frame outputs.
     """
+    _check_sizes(rnn_units=rnn_units, rnn_layers=rnn_layers, dense_units=dense_units)
+    _check_rates(dropout=dropout)
     inputs, normalized, frames = _two_stream_frames(input_shape, n_mels, filters, mel_kernel,
                                                     imd_kernel, input_mean, input_variance)
     attention = keras.layers.Dense(1, activation="sigmoid", name="attention")(normalized)
@@ -263,6 +320,7 @@ def build_attloc_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: 
 def _two_stream_frames(input_shape, n_mels, filters, mel_kernel, imd_kernel, mean, variance):
     """The input, its standardised frames and the per-frame conv features of both streams
     ``(b, t, 2 * filters)``."""
+    _check_sizes(filters=filters)
     n_frames, n_bins = _frames_and_bins(input_shape, 1)
     n_mels = check_int("n_mels", n_mels, minimum=1, maximum=n_bins - 1, error=ModelError)
     inputs = keras.Input(shape=(n_frames, n_bins), name="logmel_imd")
@@ -311,6 +369,11 @@ def _frames_and_bins(input_shape, min_frames: int) -> tuple[int | None, int]:
     if frames is not None:
         frames = check_int("input frames", frames, minimum=min_frames, error=ModelError)
     return frames, bins
+
+
+def _check_sizes(**sizes: int) -> None:
+    for key, value in sizes.items():
+        check_int(key, value, minimum=1, error=ModelError)
 
 
 def _check_rates(**rates: float) -> None:

@@ -21,9 +21,11 @@ def test_eer_csv_columns_and_round_trip(tmp_path, eer_rows, assert_no_temp_files
     assert csv_path == tmp_path / "table.csv" and md_path == tmp_path / "table.md"
     with csv_path.open(newline="") as handle:
         lines = list(csv.reader(handle))
-    assert lines[0] == ["model", "augmentation", "alpha", *CHIME_HOME_TAGS, "avg", "var_1e3"]
-    assert lines[1][2] == "" and lines[2][2] == "1.5"
-    assert lines[2][3] == "0.1100" and lines[4][8] == "nan"
+    assert lines[0] == ["row", "model", "augmentation", "alpha", *CHIME_HOME_TAGS, "avg",
+                        "var_1e3"]
+    assert [line[0] for line in lines[1:]] == [row.name for row in rows]
+    assert lines[1][3] == "" and lines[2][3] == "1.5"
+    assert lines[2][4] == "0.1100" and lines[4][9] == "nan"
     back = eer_table.read_eer_table(csv_path)
     assert [r.name for r in back] == [r.name for r in rows]
     for ours, read in zip(rows, back):
@@ -51,6 +53,33 @@ def test_markdown_has_paper_numbers_and_difference(tmp_path, eer_rows):
     assert extrapolation_line.count("—") == 4
     assert "| nan |" in text
     assert "Legend" in text
+
+
+def test_tables_without_a_row_column_still_read(tmp_path, eer_rows):
+    """Tables of kerastag 0.1/0.2 had no ``row`` column; the name is derived."""
+    csv_path, _ = eer_table.write_eer_table(eer_rows, tmp_path)
+    old = "\n".join(line.split(",", 1)[1] for line in csv_path.read_text().splitlines()) + "\n"
+    csv_path.write_text(old)
+    back = eer_table.read_eer_table(csv_path)
+    assert [r.name for r in back] == [r.name for r in eer_rows]
+    assert back[1].per_tag == pytest.approx(eer_rows[1].per_tag, abs=5e-5)
+
+
+def test_baseline_rows_are_named_and_the_challenge_average_is_shown(tmp_path):
+    rows = [EerRow(name=name, model=model, mixing=variant, alpha=None, per_tag=(.2,) * 7,
+                   average=.2, var_1e3=1.0)
+            for name, model, variant in (("cgrnn_imd", "CGRNN", "IMD"),
+                                         ("dcase2016_gmm", "MFCC-GMM", "-"))]
+    csv_path, md_path = eer_table.write_eer_table(rows, tmp_path)
+    assert [line.split(",")[0] for line in csv_path.read_text().splitlines()[1:]] == [
+        "cgrnn_imd", "dcase2016_gmm"]
+    lines = md_path.read_text(encoding="utf-8").splitlines()
+    cgrnn = next(line for line in lines if line.startswith("| cgrnn_imd "))
+    assert [c.strip() for c in cgrnn.strip("|").split("|")][-6:-3] == ["0.2000", "0.13", "+0.0700"]
+    gmm = next(line for line in lines if line.startswith("| dcase2016_gmm "))
+    assert [c.strip() for c in gmm.strip("|").split("|")][-6:] == [
+        "0.2000", "0.21", "-0.0100", "1.0000", "—", "—"]
+    assert not lines[lines.index(gmm) + 1].startswith("| ↳ paper")  # no per-tag values
 
 
 def test_read_eer_table_errors(tmp_path):

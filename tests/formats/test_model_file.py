@@ -95,7 +95,7 @@ def test_archive_with_metadata_but_no_model_is_a_one_line_model_error(tmp_path):
     (b"{not json", "its kerastag.json is not valid JSON"),
     (b"\xff\xfe", "its kerastag.json is not valid JSON"),
     (b"[1, 2]", "its kerastag.json is not a JSON object"),
-    (b'{"classes": []}', "its kerastag.json lacks task"),
+    (b'{"classes": []}', "its metadata lacks task"),
 ])
 def test_damaged_metadata_is_a_one_line_model_error(tmp_path, member, expected):
     path = tmp_path / "damaged.keras"
@@ -108,5 +108,5 @@ def test_damaged_metadata_is_a_one_line_model_error(tmp_path, member, expected):
 
     wav = tmp_path / "a.wav"
     wav.write_bytes(b"RIFF")
-    with pytest.raises(ModelError, match="damaged.keras: its kerastag.json"):
+    with pytest.raises(ModelError, match="damaged.keras: its (kerastag.json|metadata)"):
         predict_files(path, [wav])

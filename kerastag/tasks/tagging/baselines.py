@@ -82,8 +82,9 @@ def pretrain_dae(config: ExperimentConfig, row: RowConfig, model, x_train: np.nd
 def fit_gmm(config: ExperimentConfig, row: RowConfig, split, *, seed: int):
     """Fit the challenge's GMM baseline on the training split's MFCC frames.
 
-    EM has no early stopping, so the holdout is fitted too: every training-fold chunk,
-    as the challenge code did. Returns ``(TagGmms, history)`` with one history line:
+    EM has no early stopping, so the holdout is fitted too: every training-fold chunk, in
+    dataset order (k-means picks its starting frames by position), as the challenge
+    code did. Returns ``(TagGmms, history)`` with one history line:
     ``loss`` and ``val_loss``, the binary cross-entropy of ``sigmoid(score)`` on the
     training and holdout chunks (a summary for the history plots).
     """
@@ -97,6 +98,9 @@ def fit_gmm(config: ExperimentConfig, row: RowConfig, split, *, seed: int):
     _, settings = split_settings(args, GMM_SETTINGS)
     x = np.concatenate([split.x_train, split.x_val])
     y = np.concatenate([split.y_train, split.y_val])
+    if split.train_index is not None:  # dataset order: k-means starts from the same frames
+        order = np.argsort(np.concatenate([split.train_index, split.val_index]), kind="stable")
+        x, y = x[order], y[order]
     try:
         model = TagGmms.fit(x, y, seed=seed % (2 ** 32), **settings)
     except ModelError as exc:

@@ -41,6 +41,11 @@ def load_tagger(model_path: Path):
     metadata = read_metadata(model_path, required=("task", "classes", "features"))
     if metadata.get("task") != "tagging":
         raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
+    family = metadata.get("family", "crnn_attloc")
+    if family != "crnn_attloc":
+        raise ModelError(f"{model_path}: kerastag predict scores paper A's CRNN; this is a "
+                         f"{family} baseline, scored on its dataset by 'kerastag evaluate' "
+                         f"on its run folder")
     model = load_model(model_path)
     return model, frame_level_model(model), metadata, features_from_data(metadata["features"]).spec()
 

@@ -95,13 +95,16 @@ class TaggingTask:
         return sections
 
     def units(self, data: TaggingData) -> list[Unit]:
-        """Every (row, fold) unit, rows in config order."""
+        """Every (row, fold) unit, rows in config order; a row's ``training.folds``
+        override picks its own folds."""
         if self.config.training.protocol == "evaluation":
-            names = ["evaluation"]
-        else:
-            present = sorted(set(data.folds[data.folds >= 0].tolist()))
-            names = [f"fold{k}" for k in folds_to_run(self.config, present)]
-        return [Unit(row, name) for row in self.config.rows for name in names]
+            return [Unit(row, "evaluation") for row in self.config.rows]
+        present = sorted(set(data.folds[data.folds >= 0].tolist()))
+        units = []
+        for row in self.config.rows:
+            config = dataclasses.replace(self.config, training=self.config.training_of(row))
+            units += [Unit(row, f"fold{k}") for k in folds_to_run(config, present)]
+        return units
 
     def train_unit(self, data: TaggingData, unit: Unit) -> UnitResult:
         from kerastag.tasks.tagging.training import train_tagger
@@ -194,4 +197,4 @@ class TaggingTask:
                                          groups=data.groups[train])
             train, val = train[keep], train[held]
         x = self.x_of(data, unit.row)
-        return Split(x[train], data.y[train], x[val], data.y[val]), test
+        return Split(x[train], data.y[train], x[val], data.y[val], train, val), test

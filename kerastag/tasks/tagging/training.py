@@ -28,6 +28,8 @@ class Split:
     y_train: np.ndarray
     x_val: np.ndarray
     y_val: np.ndarray
+    train_index: np.ndarray | None = None  # the clips' positions in the dataset
+    val_index: np.ndarray | None = None
 
 
 def build_crnn(config: ExperimentConfig, x_train: np.ndarray, n_classes: int):
