@@ -82,8 +82,8 @@ def test_non_finite_scores_are_never_saved_and_the_rerun_trains_the_unit(chime_d
 
     real = tagging.TaggingTask._predictions
 
-    def poisoned(self, data, test, model):
-        result = real(self, data, test, model)
+    def poisoned(self, data, unit, test, model):
+        result = real(self, data, unit, test, model)
         result["scores"] = np.full_like(result["scores"], np.nan)
         return result
 

@@ -46,7 +46,8 @@ def finished_run(chime_demo, tmp_path_factory):
 def test_run_writes_table_models_histories_and_plots(finished_run):
     _, out, output = finished_run
     table = pd.read_csv(out / "table.csv")
-    assert list(table.columns) == ["model", "augmentation", "alpha", *TAGS, "avg", "var_1e3"]
+    assert list(table.columns) == ["row", "model", "augmentation", "alpha", *TAGS, "avg",
+                                   "var_1e3"]
     assert table["augmentation"].tolist() == ["mixup", "samplepairing"]
     assert table["alpha"].tolist()[0] == 1.5
     assert ((table["avg"] >= 0) & (table["avg"] <= 1)).all()

@@ -23,7 +23,7 @@ def test_stack_is_at_least_the_best_single_model_on_the_demo(tmp_path):
         "  - {id: logmel, network: resnext50, features: logmel, mixing: mixup, alpha: 3.0}\n"
         "  - {id: wave, network: resnext50, features: wave,"
         " args: {bands: 8, strides: [5, 10, 25], context_kernel: 5}}\n"
-        "stack: {seed: 0}\n")
+        "stack: {seed: 0, n_jobs: 1}\n")
     run_experiment(load_config(config), tmp_path / "out", log=lambda _: None)
     table = pd.read_csv(tmp_path / "out" / "stack" / "table.csv").set_index("model")["map3"]
     best_single = table[["logmel", "wave"]].max()

@@ -140,3 +140,29 @@ def test_gmm_row_equals_an_independent_mfcc_gmm(table1_run):
     np.testing.assert_allclose(eer_per_tag(saved["y_true"], saved["scores"]),
                                eer_per_tag(y_true, scores), atol=1e-6)
     np.testing.assert_allclose(saved["scores"], scores, rtol=1e-4, atol=1e-4)
+
+
+def test_saved_gmm_scores_the_same_in_a_fresh_process(table1_run, tmp_path):
+    """The portable .gmm.json alone (plain JSON, numpy scoring) reproduces the scores."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from kerastag.tasks.tagging.task import TaggingTask
+
+    config, out, _ = table1_run
+    task = TaggingTask(config)
+    data = task.load()
+    row = next(r for r in config.rows if r.name == "dcase2016_gmm")
+    saved = np.load(out / "predictions" / row.name / "fold0.npz")
+    test = [data.clip_ids.index(c) for c in saved["clip_ids"]]
+    np.save(tmp_path / "x.npy", task.x_of(data, row)[test])
+    script = ("import sys, numpy as np; from kerastag.formats.model_file import load_model; "
+              "np.save(sys.argv[3], load_model(sys.argv[1]).predict(np.load(sys.argv[2])))")
+    done = subprocess.run([sys.executable, "-c", script, str(out / "models" / row.name / "fold0.gmm.json"),
+                           str(tmp_path / "x.npy"), str(tmp_path / "scores.npy")],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3])))
+    assert done.returncode == 0, done.stderr[-2000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), saved["scores"])
