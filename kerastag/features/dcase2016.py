@@ -23,14 +23,14 @@ import numpy as np
 
 from kerastag.errors import FeatureError
 from kerastag.features.specs import (
-    FeatureSpec, LogMelA, _pad_to, _periodic_hamming, mel_basis,
+    FeatureSpec, LogMelA, MillisecondFraming, _pad_to, _periodic_hamming, mel_basis,
 )
 
 WINDOWS = ("hamming", "hann")
 
 
 @dataclasses.dataclass(frozen=True)
-class MfccFrames(FeatureSpec):
+class MfccFrames(MillisecondFraming, FeatureSpec):
     """Per-frame MFCC of a mono clip.
 
     Power STFT (periodic ``window`` of ``frame_ms``, FFT length = window length, hop
@@ -95,16 +95,6 @@ class MfccFrames(FeatureSpec):
             raise FeatureError(f"feature {self.name}: n_mfcc must be <= n_mels"
                                f"{'' if self.include_c0 else ' - 1 without c0'}, "
                                f"got n_mfcc={self.n_mfcc}, n_mels={self.n_mels}")
-
-    @property
-    def win_length(self) -> int:
-        """Window (and FFT) length in samples."""
-        return int(round(self.sample_rate * self.frame_ms / 1000))
-
-    @property
-    def hop_length(self) -> int:
-        """Frame step in samples."""
-        return int(round(self.sample_rate * self.hop_ms / 1000))
 
     def n_frames(self, n_samples: int) -> int:
         """Frames :meth:`compute` returns for a clip of ``n_samples`` samples."""

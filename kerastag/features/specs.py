@@ -101,6 +101,25 @@ class FeatureSpec(abc.ABC):
                                f"sample_rate={self.sample_rate}")
 
 
+class MillisecondFraming:
+    """``win_length``/``hop_length`` in samples of a spec framed in milliseconds
+    (fields ``sample_rate``, ``frame_ms``, ``hop_ms``)."""
+
+    sample_rate: int
+    frame_ms: float
+    hop_ms: float
+
+    @property
+    def win_length(self) -> int:
+        """Window (and FFT) length in samples."""
+        return int(round(self.sample_rate * self.frame_ms / 1000))
+
+    @property
+    def hop_length(self) -> int:
+        """Frame step in samples."""
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+
 @dataclasses.dataclass(frozen=True)
 class LogMelA(FeatureSpec):
     """Paper A's log-mel spectrogram (DCASE 2016 Task 4, CHiME-Home).
@@ -180,7 +199,7 @@ class LogMelA(FeatureSpec):
 
 
 @dataclasses.dataclass(frozen=True)
-class TimeFrequencyB(FeatureSpec):
+class TimeFrequencyB(MillisecondFraming, FeatureSpec):
     """Paper B's time-frequency input (DCASE 2018 Task 2): log-mel or MFCC + deltas.
 
     Power STFT (Hann window of ``frame_ms``, FFT length = window length, hop ``hop_ms``,
@@ -288,16 +307,6 @@ class TimeFrequencyB(FeatureSpec):
     @property
     def description(self) -> str:  # type: ignore[override]
         return f"{self.kind}+deltas"
-
-    @property
-    def win_length(self) -> int:
-        """Window (and FFT) length in samples."""
-        return int(round(self.sample_rate * self.frame_ms / 1000))
-
-    @property
-    def hop_length(self) -> int:
-        """Frame step in samples."""
-        return int(round(self.sample_rate * self.hop_ms / 1000))
 
     @property
     def bands(self) -> int:

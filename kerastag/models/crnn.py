@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import keras
-import numpy as np
 
 from kerastag.checks import check_int, check_number, is_int
 from kerastag.errors import ModelError
-from kerastag.models.layers import NormalizeOverTime, WeightedSumOverTime
+from kerastag.models.layers import NormalizeOverTime, WeightedSumOverTime, input_normalization
 
 FRAME_OUTPUTS = ("clip", "localization", "attention")
 """Names of the layers :func:`frame_level_model` returns, in this order."""
@@ -86,7 +85,7 @@ def build_crnn_attloc(*, n_mels: int = 128, n_classes: int = 7, n_frames: int | 
     inputs = keras.Input(shape=(n_frames, n_mels), name="log_mel")  # (batch, frames, mel)
     x = inputs
     if input_mean is not None or input_variance is not None:
-        x = _input_normalization(n_mels, input_mean, input_variance)(x)
+        x = input_normalization(n_mels, input_mean, input_variance)(x)
     if input_batchnorm:
         x = keras.layers.BatchNormalization(name="input_bn")(x)
     x = keras.layers.Reshape((-1, n_mels, 1), name="add_channel")(x)  # (batch, frames, mel, 1)
@@ -160,17 +159,6 @@ def _attloc_heads(x, n_classes: int):
     scores = keras.layers.Dense(n_classes, activation="sigmoid", name="attention_scores")(x)
     attention = NormalizeOverTime(axis=1, name="attention")(scores)  # sums to 1 over frames
     return WeightedSumOverTime(axis=1, name="clip")([localization, attention])
-
-
-def _input_normalization(n_mels: int, mean, variance) -> keras.layers.Normalization:
-    """Fixed per-mel-bin standardisation from training statistics ``(n_mels,)``."""
-    mean = np.asarray(mean, dtype="float32").reshape(-1)
-    variance = np.asarray(variance, dtype="float32").reshape(-1)
-    if mean.shape != (n_mels,) or variance.shape != (n_mels,) or np.any(variance < 0):
-        raise ModelError(f"input_mean/input_variance must be {n_mels} values (variance >= 0), "
-                         f"received shapes {mean.shape} and {variance.shape}")
-    return keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=variance.tolist(),
-                                      name="input_norm")
 
 
 def _block_filters(filters: Sequence[int], n_blocks: int) -> list[int]:

@@ -26,11 +26,11 @@ Every layer is built in and registered, so the models reload with ``safe_mode=Tr
 from __future__ import annotations
 
 import keras
-import numpy as np
 from keras import ops
 
 from kerastag.checks import check_int, check_number
 from kerastag.errors import ModelError
+from kerastag.models.layers import input_normalization
 
 #: Names of the DAE-DNN layers that make up the pretrained encoder.
 DAE_ENCODER_LAYERS = ("dae_hidden", "dae_bottleneck")
@@ -347,13 +347,7 @@ def _normalized(inputs, n_bins: int, mean, variance):
     are given, else unchanged."""
     if mean is None and variance is None:
         return inputs
-    mean = np.asarray(mean, dtype="float32").reshape(-1)
-    variance = np.asarray(variance, dtype="float32").reshape(-1)
-    if mean.shape != (n_bins,) or variance.shape != (n_bins,) or np.any(variance < 0):
-        raise ModelError(f"input_mean/input_variance must be {n_bins} values (variance >= 0), "
-                         f"received shapes {mean.shape} and {variance.shape}")
-    return keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=variance.tolist(),
-                                      name="input_norm")(inputs)
+    return input_normalization(n_bins, mean, variance)(inputs)
 
 
 def _has_layer(model: keras.Model, name: str) -> bool:

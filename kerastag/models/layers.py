@@ -9,6 +9,7 @@ The layers use :mod:`keras.ops` only, so they run on any Keras backend.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from kerastag.checks import check_number, is_int
@@ -162,3 +163,19 @@ class GroupedConv2D(keras.layers.Conv2D):
             inputs, kernel, strides=list(self.strides), padding=self.padding.upper(),
             dilations=list(self.dilation_rate),
             data_format="NHWC" if self.data_format == "channels_last" else "NCHW")
+
+
+def input_normalization(n_bins: int, mean, variance) -> keras.layers.Normalization:
+    """A fixed per-bin standardisation (a built-in ``Normalization`` named ``input_norm``)
+    from training statistics ``mean`` and ``variance`` of shape ``(n_bins,)``.
+
+    Raises:
+        ModelError: wrong shapes or a negative variance.
+    """
+    mean = np.asarray(mean, dtype="float32").reshape(-1)
+    variance = np.asarray(variance, dtype="float32").reshape(-1)
+    if mean.shape != (n_bins,) or variance.shape != (n_bins,) or np.any(variance < 0):
+        raise ModelError(f"input_mean/input_variance must be {n_bins} values (variance >= 0), "
+                         f"received shapes {mean.shape} and {variance.shape}")
+    return keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=variance.tolist(),
+                                      name="input_norm")

@@ -64,9 +64,9 @@ def build_family(config: ExperimentConfig, family: str, row: RowConfig, x_train:
     cross-entropy; a bad builder argument is a ConfigError naming the config key."""
     import keras
 
-    from kerastag.tasks.tagging.baselines import DAE_PRETRAINING, split_settings
+    from kerastag.tasks.tagging.baselines import DAE_PRETRAINING, family_args, split_settings
 
-    kwargs = dict(config.model.args.get(family, {})) | dict(row.args)
+    kwargs = family_args(config, family, row)
     if family == "dae_dnn":
         kwargs, _ = split_settings(kwargs, DAE_PRETRAINING)
     with distribution_strategy().scope():
