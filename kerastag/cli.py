@@ -18,7 +18,7 @@ import click
 
 from kerastag import __version__
 from kerastag.errors import KerastagError
-from kerastag.names import DEMO_LAYOUTS, LAYOUTS
+from kerastag.names import DEMO_LAYOUTS, ENGINES, LAYOUTS
 
 LAYOUT_CHOICES = click.Choice(list(LAYOUTS))
 DEMO_LAYOUT_CHOICES = click.Choice(list(DEMO_LAYOUTS))
@@ -168,16 +168,34 @@ def features_command(config_path):
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder (default: runs/<config name>/).")
+@click.option("--engine", type=click.Choice(ENGINES), default=None,
+              help="Where units train: 'local' (this process, the default) or 'ray' "
+                   "(Ray tasks; overrides execution.engine).")
+@click.option("--address", default=None,
+              help="Ray cluster to join: 'auto' or HOST:PORT (default: a private Ray here).")
+@click.option("--cpus-per-unit", type=float, default=None, help="CPUs each unit declares to Ray.")
+@click.option("--gpus-per-unit", type=float, default=None,
+              help="GPUs each unit declares to Ray; a fraction packs several units per GPU.")
 @friendly_errors
 @needs_tensorflow
-def run_command(config_path, out_dir):
+def run_command(config_path, out_dir, engine, address, cpus_per_unit, gpus_per_unit):
     """Train every row of CONFIG over its folds; write the table, models and plots.
 
-    Started again on the same folder, it skips the finished (row, fold) units."""
-    from kerastag.config import load_config
+    Started again on the same folder, it skips the finished (row, fold) units, whichever
+    engine trained them."""
+    import dataclasses
+
+    from kerastag.config import ExecutionConfig, config_to_dict, from_dict, load_config
     from kerastag.runner.run import default_run_dir, run_experiment
 
     config = load_config(config_path)
+    overrides = {key: value for key, value in
+                 {"engine": engine, "address": address, "cpus_per_unit": cpus_per_unit,
+                  "gpus_per_unit": gpus_per_unit}.items() if value is not None}
+    if overrides:
+        execution = {**config_to_dict(config.execution), **overrides}
+        config = dataclasses.replace(config, execution=from_dict(ExecutionConfig, execution,
+                                                                 "execution"))
     out_dir = out_dir or default_run_dir(config)
     table = run_experiment(config, out_dir, log=click.echo)
     click.echo(f"table: {table}  (and {table.with_suffix('.md').name}, models/, plots/)")

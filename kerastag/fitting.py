@@ -56,6 +56,41 @@ def distribution_strategy():
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+def configure_process(threads: int | None) -> str | None:
+    """Thread and GPU-memory settings of the process that trains units; call before any
+    TensorFlow op runs (a Ray worker does it on its first unit).
+
+    ``threads`` sets TensorFlow's intra- and inter-op pools (None keeps its defaults:
+    every core). Each visible GPU gets memory growth, so units packed onto one GPU by Ray
+    take what they use instead of all of it.
+
+    Returns:
+        None, or a one-line warning when TensorFlow had already started with other
+        threads in this process (they cannot change then; the run goes on with them).
+    """
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:  # already initialised: keep what it has
+            pass
+    if threads is None:
+        return None
+    current = (tf.config.threading.get_intra_op_parallelism_threads(),
+               tf.config.threading.get_inter_op_parallelism_threads())
+    if current == (threads, threads):
+        return None
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        return (f"execution.threads_per_unit: TensorFlow had already started in this process, "
+                f"so its threads stay as they were (intra/inter-op {current[0]}/{current[1]}, "
+                f"0 = every core)")
+    return None
+
+
 def start_unit(config: ExperimentConfig, seed: int) -> None:
     """Fresh Keras state for one unit: one graph per unit, seeds, precision policy."""
     import keras
@@ -65,8 +100,7 @@ def start_unit(config: ExperimentConfig, seed: int) -> None:
     keras.utils.set_random_seed(seed)
     if config.training.deterministic:
         tf.config.experimental.enable_op_determinism()
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if config.training.mixed_precision else "float32")
+    keras.mixed_precision.set_global_policy(config.training.precision)
 
 
 def compile_model(model, config: ExperimentConfig, *, loss, metrics, steps_per_epoch: int) -> None:

@@ -124,6 +124,9 @@ VALIDATION_MODES = ("holdout", "test_fold")
 PROTOCOLS = ("crossval", "evaluation")
 INPUT_NORMS = ("dataset", "batchnorm", "none")
 LR_SCHEDULES = ("none", "plateau", "cosine")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+ENGINES = ("local", "ray")
+"""Where a run's units train: one after another in this process, or as Ray tasks."""
 
 
 def uses_alpha(mode: str) -> bool:

@@ -7,13 +7,14 @@ into them. Every name a section accepts comes from :mod:`kerastag.names`.
 
 from kerastag.config.parse import (config_from_run_data, config_to_dict, features_from_data,
                                    from_dict, load_config, resolved_config)
-from kerastag.config.sections import (DatasetConfig, ExcerptFeatures, ExperimentConfig,
+from kerastag.config.sections import (DatasetConfig, ExcerptFeatures, ExecutionConfig,
+                                      ExperimentConfig,
                                       FeaturesConfig, LogMelAFeatures, LogMelImdFeatures,
                                       MfccFramesFeatures, ModelConfig, RowConfig,
                                       StackConfig, TrainingConfig, resolve_data_path)
 
 __all__ = [
-    "DatasetConfig", "ExcerptFeatures", "ExperimentConfig", "FeaturesConfig", "LogMelAFeatures",
+    "DatasetConfig", "ExcerptFeatures", "ExecutionConfig", "ExperimentConfig", "FeaturesConfig", "LogMelAFeatures",
     "LogMelImdFeatures", "MfccFramesFeatures",
     "ModelConfig", "RowConfig", "StackConfig", "TrainingConfig", "config_from_run_data",
     "config_to_dict", "features_from_data", "from_dict", "load_config", "resolve_data_path",

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from kerastag.config.sections import (ExcerptFeatures, ExperimentConfig, FeaturesConfig, RowConfig, RowFeatures,
+                                      TrainingConfig,
                                       feature_section)
 from kerastag.names import FEATURE_TYPES
 from kerastag.errors import ConfigError
@@ -28,6 +29,11 @@ from kerastag.errors import ConfigError
 #: Keys renamed since kerastag 0.1: section class -> {old key: new key}.
 RENAMED_KEYS: dict[type, dict[str, str]] = {
     RowConfig: {"augmentation": "mixing", "input": "features"},
+}
+
+#: Keys replaced by a key of another kind: section class -> {old key: what to write}.
+REPLACED_KEYS: dict[type, dict[str, str]] = {
+    TrainingConfig: {"mixed_precision": "precision: mixed_float16 (or float32)"},
 }
 
 
@@ -117,6 +123,10 @@ def config_from_run_data(data: dict) -> ExperimentConfig:
     data["rows"] = [_renamed(RowConfig, row) for row in data.get("rows", [])]
     if "features" in data:
         data["features"] = _upgraded_features(data["features"])
+    if isinstance(data.get("training"), dict) and "mixed_precision" in data["training"]:
+        training = dict(data["training"])  # written by kerastag 0.2: a bool
+        training["precision"] = "mixed_float16" if training.pop("mixed_precision") else "float32"
+        data["training"] = training
     return from_dict(ExperimentConfig, data)
 
 
@@ -228,6 +238,9 @@ def _scalar(value: Any, hint: type, where: str) -> Any:
 
 
 def _unknown_key_message(cls, where: str, key: str, fields) -> str:
+    replaced = REPLACED_KEYS.get(cls, {}).get(key)
+    if replaced:
+        return f"{where}: replaced; write {replaced} instead"
     renamed = RENAMED_KEYS.get(cls, {}).get(key)
     if renamed:
         return f"{where}: renamed to {renamed!r} in kerastag 0.2; write {renamed}: instead"

@@ -12,6 +12,7 @@ folder of the YAML file; when nothing exists there and the environment variable
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from pathlib import Path
@@ -236,8 +237,9 @@ class TrainingConfig:
     the learning rate by ``lr_factor`` after ``lr_patience`` epochs without a better
     validation loss, ``cosine`` decays it to 0 over ``epochs``. ``unverified_weight`` is the
     loss weight of FSDKaggle2018 clips whose label was not manually verified (1 = no
-    down-weighting). ``mixed_precision`` trains in float16 (GPU). ``verbose`` is Keras'
-    fit verbosity.
+    down-weighting). ``precision``: Keras' dtype policy, ``float32``, ``mixed_float16``
+    (fast on a CUDA GPU) or ``mixed_bfloat16``; outputs and losses stay float32.
+    ``verbose`` is Keras' fit verbosity.
     """
 
     batch_size: int = 44
@@ -253,7 +255,7 @@ class TrainingConfig:
     lr_factor: float = 0.5
     lr_patience: int = 3
     unverified_weight: float = 1.0
-    mixed_precision: bool = False
+    precision: str = "float32"
     verbose: int = 1
 
     def __post_init__(self):
@@ -265,6 +267,7 @@ class TrainingConfig:
         _check_choice("training.validation", self.validation, names.VALIDATION_MODES)
         _check_choice("training.protocol", self.protocol, names.PROTOCOLS)
         _check_choice("training.lr_schedule", self.lr_schedule, names.LR_SCHEDULES)
+        _check_choice("training.precision", self.precision, names.PRECISIONS)
         check_number("training.lr_factor", self.lr_factor, above=0, below=1, error=ConfigError)
         check_number("training.unverified_weight", self.unverified_weight, minimum=0, maximum=1,
                      error=ConfigError)
@@ -272,6 +275,49 @@ class TrainingConfig:
                      error=ConfigError)
         for index, fold in enumerate(self.folds or ()):
             check_int(f"training.folds[{index}]", fold, minimum=0, maximum=4, error=ConfigError)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExecutionConfig:
+    """Where and how the units of a run train (never part of what a run *is*: a run
+    started on one engine resumes on the other).
+
+    ``engine``: ``local`` trains the units one after another in this process; ``ray``
+    schedules each unfinished unit as a Ray task. ``address``: the Ray cluster to join
+    (``auto`` = the one ``ray start`` made on this machine, or ``HOST:PORT``); None starts
+    a private Ray on this machine. ``cpus_per_unit`` / ``gpus_per_unit``: the resources
+    a unit declares to Ray (fractions of a GPU let several units share one).
+    ``threads_per_unit``: TensorFlow's intra-op threads in the process that trains a unit
+    (None: ``ceil(cpus_per_unit)`` under Ray, TensorFlow's default locally).
+    ``max_retries``: how often Ray restarts a unit whose worker died.
+    """
+
+    engine: str = "local"
+    address: Optional[str] = None
+    cpus_per_unit: float = 1.0
+    gpus_per_unit: float = 0.0
+    threads_per_unit: Optional[int] = None
+    max_retries: int = 2
+
+    def __post_init__(self):
+        _check_choice("execution.engine", self.engine, names.ENGINES)
+        check_number("execution.cpus_per_unit", self.cpus_per_unit, above=0, error=ConfigError)
+        check_number("execution.gpus_per_unit", self.gpus_per_unit, minimum=0, error=ConfigError)
+        if self.gpus_per_unit > 1 and self.gpus_per_unit != int(self.gpus_per_unit):
+            raise ConfigError(f"execution.gpus_per_unit: above 1 it must be a whole number of "
+                              f"GPUs, got {self.gpus_per_unit}")
+        if self.threads_per_unit is not None:
+            check_int("execution.threads_per_unit", self.threads_per_unit, minimum=1,
+                      error=ConfigError)
+        check_int("execution.max_retries", self.max_retries, minimum=0, error=ConfigError)
+        if self.address is not None and not self.address.strip():
+            raise ConfigError("execution.address: expected 'auto' or HOST:PORT, got an empty string")
+
+    def unit_threads(self) -> int | None:
+        """TensorFlow intra-op threads for one unit (None: TensorFlow's default)."""
+        if self.threads_per_unit is not None:
+            return self.threads_per_unit
+        return max(1, math.ceil(self.cpus_per_unit)) if self.engine == "ray" else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -369,6 +415,7 @@ class ExperimentConfig:
     rows: tuple[RowConfig, ...] = dataclasses.field(default_factory=lambda: (RowConfig(),))
     seed: int = 0
     stack: Optional[StackConfig] = None
+    execution: ExecutionConfig = dataclasses.field(default_factory=ExecutionConfig)
     source: Optional[str] = None  # the YAML file this came from (set by load_config)
 
     def __post_init__(self):

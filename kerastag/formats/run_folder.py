@@ -36,7 +36,7 @@ LOCK_FILE = ".kerastag.lock"
 HOLDER_FILE = ".kerastag.lock.holder"
 
 #: Config keys that may differ between the run that made a folder and one resuming it.
-_RESUMABLE_DIFFERENCES = ("source", "stack", "name")
+_RESUMABLE_DIFFERENCES = ("source", "stack", "name", "execution")
 
 
 def unit_paths(out_dir: Path, row: str, unit: str) -> dict[str, Path]:

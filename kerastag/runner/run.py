@@ -4,7 +4,9 @@ The runner claims the run folder (:mod:`kerastag.formats.run_folder`), asks the 
 (:mod:`kerastag.runner.task`) for its units, trains the unfinished ones and saves each
 whole (model, then history, then predictions — the "finished" marker), then lets the task
 write its tables and figures. A run killed at any point and started again skips the
-finished units, retrains the unfinished ones and loses nothing.
+finished units, retrains the unfinished ones and loses nothing. The units train here one
+after another (``execution.engine: local``) or as Ray tasks (``ray``,
+:mod:`kerastag.runner.ray_engine`); either way the driver writes the same files.
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kerastag.config import ExperimentConfig, config_from_run_data, resolved_config
+from kerastag.config import ExecutionConfig, ExperimentConfig, config_from_run_data, resolved_config
 from kerastag.errors import KerastagError
 from kerastag.formats import run_folder
-from kerastag.formats.model_file import load_model, model_path_for, save_model
+from kerastag.formats.model_file import load_model
 from kerastag.names import STAGES, resolve
-from kerastag.runner.task import Log, Unit, UnitResult, make_task
+from kerastag.runner.results import is_finished, is_finite, save_unit, unit_paths, write_shipped
+from kerastag.runner.task import Log, Unit, make_task
 
 
 def default_run_dir(config: ExperimentConfig) -> Path:
@@ -42,17 +45,44 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, log: Log = print)
     units = task.units(data)
     with run_folder.locked(out_dir):
         run_folder.claim(out_dir, resolved, normalise=_normalised_run_data)
-        for index, unit in enumerate(units, start=1):
-            if _is_finished(out_dir, unit):
-                log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: finished earlier, skipped")
-                continue
-            log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: training")
-            save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
+        todo = _unfinished(out_dir, units, log)
+        if config.execution.engine == "ray" and todo:
+            from kerastag.runner.ray_engine import train_units_on_ray
+
+            train_units_on_ray(task, data, todo, config.execution, log=log,
+                               on_finished=lambda unit, shipped: write_shipped(out_dir, unit, shipped))
+        else:
+            _train_here(task, data, todo, config.execution, out_dir, units, log)
         table = task.write_results(out_dir, units, load_predictions(out_dir, units), log=log)
         stage = task.follow_up()
         if stage is not None:
             resolve(STAGES[stage])(out_dir, log=log)
     return table
+
+
+def _unfinished(out_dir: Path, units: list[Unit], log: Log) -> list[Unit]:
+    """The units still to train, logging the ones a previous run finished."""
+    todo = []
+    for index, unit in enumerate(units, start=1):
+        if is_finished(out_dir, unit):
+            log(f"[{index}/{len(units)}] {unit.row.name} {unit.name}: finished earlier, skipped")
+        else:
+            todo.append(unit)
+    return todo
+
+
+def _train_here(task, data, todo: list[Unit], execution: ExecutionConfig, out_dir: Path,
+                units: list[Unit], log: Log) -> None:
+    """``engine: local``: the units one after another in this process."""
+    if todo and execution.threads_per_unit is not None:
+        from kerastag.fitting import configure_process
+
+        warning = configure_process(execution.unit_threads())
+        if warning:
+            log(warning)
+    for unit in todo:
+        log(f"[{units.index(unit) + 1}/{len(units)}] {unit.row.name} {unit.name}: training")
+        save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
 
 
 def evaluate_run(out_dir: Path, *, log: Log = print):
@@ -69,32 +99,12 @@ def evaluate_run(out_dir: Path, *, log: Log = print):
     with run_folder.locked(out_dir):
         predictions = {}
         for unit in units:
-            model_path = _paths(out_dir, unit)["model"]
+            model_path = unit_paths(out_dir, unit)["model"]
             if not model_path.is_file():
                 raise KerastagError(f"{model_path}: model missing; finish the run with 'kerastag run'")
             predictions[unit] = task.rescore(data, unit, load_model(model_path))
             log(f"{unit.row.name} {unit.name}: rescored {len(predictions[unit]['clip_ids'])} clips")
         return task.write_evaluation(out_dir / "evaluate", units, predictions, log=log)
-
-
-def save_unit(out_dir: Path, unit: Unit, result: UnitResult, metadata: dict) -> None:
-    """Model, then history, then predictions (the 'finished' marker), each atomically.
-
-    Raises:
-        KerastagError: the unit's scores are not finite; nothing of it is saved, so the
-            next run trains it again.
-    """
-    for key, values in result.predictions.items():
-        if not _finite(values):
-            raise KerastagError(
-                f"{unit.row.name} {unit.name}: training gave non-finite {key} (NaN or inf), "
-                f"so the unit was not saved. Every clip passed the finite-audio check, so "
-                f"a setting is the likely cause (training.learning_rate, this row's "
-                f"mixing and alpha, model.args); change it and run again")
-    paths = _paths(out_dir, unit)
-    save_model(result.model, model_path_for(paths["model"], result.model), metadata)
-    run_folder.write_history(paths["history"], result.history)
-    run_folder.write_predictions(paths["predictions"], result.predictions)
 
 
 def load_predictions(out_dir: Path, units: list[Unit]) -> dict[Unit, dict[str, np.ndarray]]:
@@ -106,20 +116,15 @@ def load_predictions(out_dir: Path, units: list[Unit]) -> dict[Unit, dict[str, n
     """
     loaded = {}
     for unit in units:
-        paths = _paths(out_dir, unit)
+        paths = unit_paths(out_dir, unit)
         loaded[unit] = run_folder.read_predictions(paths["predictions"])
-        bad = [key for key, values in loaded[unit].items() if not _finite(values)]
+        bad = [key for key, values in loaded[unit].items() if not is_finite(values)]
         if bad:
             files = ", ".join(str(path) for path in paths.values())
             raise KerastagError(f"{paths['predictions']}: holds non-finite {bad[0]} (a unit "
                                 f"poisoned before kerastag 0.2 checked); delete {files} and "
                                 f"run again to retrain it")
     return loaded
-
-
-def _finite(values: np.ndarray) -> bool:
-    values = np.asarray(values)
-    return values.dtype.kind not in "fc" or bool(np.isfinite(values).all())
 
 
 def read_run_config(out_dir: Path) -> ExperimentConfig:
@@ -130,11 +135,3 @@ def read_run_config(out_dir: Path) -> ExperimentConfig:
 def _normalised_run_data(data: dict) -> dict:
     """A saved config as today's kerastag writes it (so old folders still resume)."""
     return resolved_config(config_from_run_data(dict(data)))
-
-
-def _paths(out_dir: Path, unit: Unit) -> dict[str, Path]:
-    return run_folder.unit_paths(out_dir, unit.row.name, unit.name)
-
-
-def _is_finished(out_dir: Path, unit: Unit) -> bool:
-    return run_folder.is_finished(out_dir, unit.row.name, unit.name)
