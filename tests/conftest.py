@@ -118,3 +118,23 @@ def _fresh_keras_state_per_module():
     if "keras" in sys.modules:
         sys.modules["keras"].backend.clear_session()
     gc.collect()
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A private Ray on this machine (2 CPUs) for one test module; kerastag's Ray engine
+    joins it instead of starting its own. Shut down when the module ends."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def local_threads() -> int:
+    """TensorFlow's default intra-op threads here, which the local engine uses; a Ray
+    unit given the same count computes the same numbers."""
+    import os
+
+    return len(os.sched_getaffinity(0))

@@ -54,6 +54,13 @@ def test_name_defaults_to_file_stem(tmp_path):
     ("training: {folds: [0, 7]}\n", "training.folds[1]: expected an integer >= 0 and <= 4, got 7"),
     ("dataset: [1]\n", "dataset: expected a mapping, got list"),
     ("rows: [{mixing: none}\n", "invalid YAML"),
+    ("execution: {engin: ray}\n", "execution.engin: unknown key; did you mean 'engine'?"),
+    ("execution: {engine: spark}\n", "execution.engine: unknown value 'spark'"),
+    ("execution: {gpus_per_unit: 1.5}\n", "execution.gpus_per_unit: above 1 it must be a whole number"),
+    ("execution: {cpus_per_unit: 0}\n", "execution.cpus_per_unit: expected a finite number > 0"),
+    ("execution: {threads_per_unit: 0}\n", "execution.threads_per_unit: expected an integer >= 1"),
+    ("training: {precision: half}\n", "training.precision: unknown value 'half'"),
+    ("training: {mixed_precision: true}\n", "training.mixed_precision: replaced; write precision: mixed_float16"),
 ])
 def test_bad_configs_name_the_key(tmp_path, text, expected):
     path = write(tmp_path, text)
@@ -101,6 +108,23 @@ def test_renamed_row_keys_name_the_new_key(tmp_path, row, old, new):
         load_config(write(tmp_path, f"rows: [{row}]\n"))
     assert str(info.value).endswith(f"rows[0].{old}: renamed to '{new}' in kerastag 0.2; "
                                     f"write {new}: instead")
+
+
+def test_execution_is_not_part_of_what_a_run_is_and_old_precision_keys_upgrade(tmp_path):
+    from kerastag.config import config_from_run_data, resolved_config
+    from kerastag.formats import run_folder
+
+    local = load_config(write(tmp_path, "rows: [{mixing: none}]\n"))
+    assert (local.execution.engine, local.execution.unit_threads()) == ("local", None)
+    ray = load_config(write(tmp_path, "rows: [{mixing: none}]\nexecution: {engine: ray, "
+                                      "cpus_per_unit: 1.5, gpus_per_unit: 0.25}\n"))
+    assert ray.execution.unit_threads() == 2 and ray.execution.gpus_per_unit == 0.25
+    run_folder.claim(tmp_path / "run", resolved_config(local))
+    run_folder.check_resumable(tmp_path / "run", resolved_config(ray))  # no error
+    saved = resolved_config(local)
+    saved["training"]["mixed_precision"] = True
+    del saved["training"]["precision"]
+    assert config_from_run_data(saved).training.precision == "mixed_float16"
 
 
 def test_a_run_folder_config_saved_by_kerastag_0_1_still_loads():

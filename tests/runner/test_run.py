@@ -193,3 +193,40 @@ def test_evaluation_protocol_trains_on_development_and_scores_the_evaluation_set
     assert set(saved["clip_ids"]) == evaluation_ids and len(saved["clip_ids"]) == len(evaluation_ids)
     assert (tmp_path / "out" / "models" / "mixup_a1" / "evaluation.keras").exists()
     assert len(pd.read_csv(tmp_path / "out" / "table.csv")) == 1
+
+
+@pytest.mark.slow
+def test_the_grid_on_ray_writes_what_the_local_engine_wrote(finished_run, local_ray, local_threads,
+                                                            tmp_path):
+    """2 rows x 2 folds on a Ray of 2 CPUs (two units at a time): the same unit files, the
+    same histories and scores, the same model weights and the same table as the local run
+    of the fixture. Each Ray unit gets the local engine's thread count, since TensorFlow's
+    sums (and so the last digits) depend on it; with 1 thread they differ by ~1e-5."""
+    import keras
+
+    config, local, _ = finished_run
+    ray_config = tmp_path / "tiny_ray.yaml"
+    ray_config.write_text(config.read_text() + f"execution: {{threads_per_unit: {local_threads}}}\n")
+    result = invoke("run", ray_config, "--out", tmp_path / "out", "--engine", "ray")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out"
+    finished = [line for line in result.output.splitlines() if ": finished on " in line]
+    assert len(finished) == 4 and all("(pid " in line and line.endswith(" s") for line in finished)
+    unit_files = sorted(str(p.relative_to(local)) for folder in ("models", "histories", "predictions")
+                        for p in (local / folder).rglob("*") if p.is_file())
+    assert unit_files == sorted(str(p.relative_to(out)) for folder in ("models", "histories", "predictions")
+                                for p in (out / folder).rglob("*") if p.is_file())
+    assert len(unit_files) == 12
+    for name in unit_files:
+        if name.startswith("histories"):
+            assert (out / name).read_bytes() == (local / name).read_bytes(), name
+        elif name.startswith("predictions"):
+            ours, theirs = np.load(out / name), np.load(local / name)
+            assert all(np.array_equal(ours[key], theirs[key]) for key in theirs.files), name
+        else:
+            ours, theirs = keras.saving.load_model(out / name), keras.saving.load_model(local / name)
+            for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
+                np.testing.assert_array_equal(a, b, err_msg=name)
+    assert (out / "table.csv").read_bytes() == (local / "table.csv").read_bytes()
+    assert (out / "table.md").read_bytes() == (local / "table.md").read_bytes()
+    assert not list(out.rglob(".*tmp*"))
