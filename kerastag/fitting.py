@@ -112,7 +112,8 @@ def compile_model(model, config: ExperimentConfig, *, loss, metrics, steps_per_e
     if t.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(t.learning_rate,
                                                       decay_steps=max(1, steps_per_epoch * t.epochs))
-    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=metrics)
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=metrics,
+                  steps_per_execution=t.steps_per_execution)
 
 
 def fit(model, config: ExperimentConfig, train, val):

@@ -61,3 +61,29 @@ def test_grouped_holdout_keeps_each_group_on_one_side_and_matches_the_plain_spli
     assert all(np.array_equal(a, b) for a, b in zip(singletons, plain))
     one_group = holdout_indices(10, 0.2, seed=0, groups=np.zeros(10))  # cannot stay whole
     assert all(np.array_equal(a, b) for a, b in zip(one_group, holdout_indices(10, 0.2, seed=0)))
+
+
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+def test_a_mixed_precision_unit_trains_and_scores_in_float32(precision):
+    """``training.precision``: the layers compute in the low-precision type, the clip
+    score (what losses and tables read) stays float32, and the policy is per unit."""
+    import keras
+
+    from kerastag.config import ExperimentConfig, TrainingConfig
+    from kerastag.fitting import predict_scores, start_unit
+    from kerastag.models.crnn import build_crnn_attloc
+
+    config = ExperimentConfig(name="p", training=TrainingConfig(precision=precision))
+    try:
+        start_unit(config, seed=0)
+        model = build_crnn_attloc(n_mels=16, n_frames=12, filters=[4], rnn_units=4)
+        model.compile(optimizer="adam", loss="binary_crossentropy")
+        x = np.random.default_rng(0).standard_normal((8, 12, 16)).astype("float32")
+        model.fit(x, (x[:, 0, :7] > 0).astype("float32"), epochs=1, verbose=0)
+        assert model.get_layer("block1_conv").compute_dtype == precision.removeprefix("mixed_")
+        assert model.get_layer("clip").compute_dtype == "float32"
+        scores = predict_scores(model, x, batch_size=4)
+        assert scores.dtype == np.float32 and np.isfinite(scores).all()
+    finally:
+        start_unit(ExperimentConfig(name="p"), seed=0)
+    assert keras.mixed_precision.global_policy().name == "float32"

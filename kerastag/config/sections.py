@@ -239,7 +239,10 @@ class TrainingConfig:
     loss weight of FSDKaggle2018 clips whose label was not manually verified (1 = no
     down-weighting). ``precision``: Keras' dtype policy, ``float32``, ``mixed_float16``
     (fast on a CUDA GPU) or ``mixed_bfloat16``; outputs and losses stay float32.
-    ``verbose`` is Keras' fit verbosity.
+    ``steps_per_execution``: training steps Keras runs per call into the compiled graph
+    (16 or more keeps a fast GPU from waiting on Python between small batches; the
+    numbers do not change, per-batch callbacks see every n-th batch). ``verbose`` is
+    Keras' fit verbosity.
     """
 
     batch_size: int = 44
@@ -256,6 +259,7 @@ class TrainingConfig:
     lr_patience: int = 3
     unverified_weight: float = 1.0
     precision: str = "float32"
+    steps_per_execution: int = 1
     verbose: int = 1
 
     def __post_init__(self):
@@ -268,6 +272,8 @@ class TrainingConfig:
         _check_choice("training.protocol", self.protocol, names.PROTOCOLS)
         _check_choice("training.lr_schedule", self.lr_schedule, names.LR_SCHEDULES)
         _check_choice("training.precision", self.precision, names.PRECISIONS)
+        check_int("training.steps_per_execution", self.steps_per_execution, minimum=1,
+                  error=ConfigError)
         check_number("training.lr_factor", self.lr_factor, above=0, below=1, error=ConfigError)
         check_number("training.unverified_weight", self.unverified_weight, minimum=0, maximum=1,
                      error=ConfigError)

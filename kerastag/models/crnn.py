@@ -158,7 +158,8 @@ def _attloc_heads(x, n_classes: int):
     localization = keras.layers.Dense(n_classes, activation="sigmoid", name="localization")(x)
     scores = keras.layers.Dense(n_classes, activation="sigmoid", name="attention_scores")(x)
     attention = NormalizeOverTime(axis=1, name="attention")(scores)  # sums to 1 over frames
-    return WeightedSumOverTime(axis=1, name="clip")([localization, attention])
+    # float32 under a mixed policy too: the clip score is what the loss and the tables read
+    return WeightedSumOverTime(axis=1, name="clip", dtype="float32")([localization, attention])
 
 
 def _block_filters(filters: Sequence[int], n_blocks: int) -> list[int]:
