@@ -196,7 +196,10 @@ class ModelConfig:
     ``filters`` ... ``input_norm`` are the CRNN's: ``input_norm: dataset`` standardises
     each mel bin with the training folds' mean and variance (saved in the model),
     ``batchnorm`` is the authors' input BatchNorm, ``none`` feeds the log-mel as it is.
-    ``args`` maps a paper-B network to extra builder arguments (widths, depths: see
+    ``fused_blocks`` builds the CRNN's conv blocks for speed with the same function (no
+    conv bias before the BatchNorm, a fused BatchNorm kernel, the ELU after the pooling;
+    see :func:`kerastag.models.crnn.build_crnn_attloc`); ``false`` is the plain Keras
+    layering of earlier versions. ``args`` maps a paper-B network to extra builder arguments (widths, depths: see
     :mod:`kerastag.models.networks`), e.g. ``{resnext50: {cardinality: 8}}``.
     """
 
@@ -207,6 +210,7 @@ class ModelConfig:
     gated_rnn: bool = False
     dropout: float = 0.1
     input_norm: str = "dataset"
+    fused_blocks: bool = True
 
     def __post_init__(self):
         _check_choice("model.type", self.type, names.MODEL_FAMILIES)

@@ -165,6 +165,41 @@ class GroupedConv2D(keras.layers.Conv2D):
             data_format="NHWC" if self.data_format == "channels_last" else "NCHW")
 
 
+@keras.saving.register_keras_serializable(package="kerastag")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """``BatchNormalization`` whose training step on TensorFlow is one fused kernel.
+
+    Keras 3 computes a training-mode batch norm from separate ops (moments, then the
+    normalisation; about ten kernels forward and backward). For 4-D channels-last inputs
+    on the TensorFlow backend this layer calls ``FusedBatchNormV3`` (oneDNN on a CPU,
+    cuDNN on a GPU) instead: the same normalisation and the same moving-statistics update
+    (Keras' biased batch variance, ``momentum``), a third of the time on the paper-A
+    CRNN's conv blocks (``benchmarks/scale.py``). Inference, masks, other ranks, axes,
+    renorm and other backends are exactly ``BatchNormalization``. Same arguments and
+    weights, so a model converts between the two by copying weights.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable and self._fusable(inputs, mask)):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        gamma = self.gamma if self.scale else tf.ones(self.moving_mean.shape, "float32")
+        beta = self.beta if self.center else tf.zeros(self.moving_mean.shape, "float32")
+        outputs, mean, unbiased = tf.compat.v1.nn.fused_batch_norm(
+            inputs, tf.cast(gamma, "float32"), tf.cast(beta, "float32"),
+            epsilon=self.epsilon, data_format="NHWC", is_training=True)
+        count = tf.cast(tf.size(inputs) // tf.shape(inputs)[-1], "float32")
+        variance = unbiased * (count - 1.0) / count  # the kernel returns Bessel's; Keras keeps biased
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            moving.assign(moving * self.momentum + tf.cast(batch, moving.dtype) * (1.0 - self.momentum))
+        return outputs
+
+    def _fusable(self, inputs, mask) -> bool:
+        return (keras.backend.backend() == "tensorflow" and mask is None and not self.renorm
+                and len(inputs.shape) == 4 and self.axis in (-1, 3) and not self.synchronized)
+
+
 def input_normalization(n_bins: int, mean, variance) -> keras.layers.Normalization:
     """A fixed per-bin standardisation (a built-in ``Normalization`` named ``input_norm``)
     from training statistics ``mean`` and ``variance`` of shape ``(n_bins,)``.

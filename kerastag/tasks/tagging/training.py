@@ -51,7 +51,8 @@ def build_crnn(config: ExperimentConfig, x_train: np.ndarray, n_classes: int):
         model = build_crnn_attloc(n_mels=config.features.n_mels, n_classes=n_classes,
                                   n_frames=x_train.shape[1], filters=m.filters, rnn_units=m.rnn_units,
                                   gated_rnn=m.gated_rnn, dropout=m.dropout,
-                                  input_batchnorm=m.input_norm == "batchnorm", **stats)
+                                  input_batchnorm=m.input_norm == "batchnorm",
+                                  fused_blocks=m.fused_blocks, **stats)
         compile_model(model, config, loss=keras.losses.BinaryCrossentropy(),
                       metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
                       steps_per_epoch=steps_per_epoch(len(x_train), config.training.batch_size))
