@@ -14,8 +14,9 @@ In one run it measures (each part compares against its baseline in the same run)
     (``--rounds``), as wall-clock samples/s and as CPU-seconds per sample (which a busy or
     throttled machine does not distort); then the average EER of both on demo fold 0
     (``--eer-check``), which must agree within 0.01;
-(c) ``gpu`` (skipped without a GPU): samples/s of the paper CRNN and of ResNeXt-50 at paper
-    size in float32 and mixed_float16, the ``tf.data`` training pipeline's samples/s
+(c) ``gpu`` (skipped without a GPU): samples/s of the paper CRNN (its cuDNN BiGRU and the
+    authors' gated BiGRU, which cannot use cuDNN) and of ResNeXt-50 at paper size in
+    float32 and mixed_float16, the ``tf.data`` training pipeline's samples/s
     (shuffle, batch, mixup map) against the CRNN's consumption, and the projected wall
     time of the whole 14-row Table 1 (5 folds each, at the epoch counts given by
     ``--epochs-from RUN_DIR`` or the config's maxima) on one GPU with
@@ -168,7 +169,7 @@ def time_cpu(args) -> dict:
     return result
 
 
-def _paper_crnn(fused: bool):
+def _paper_crnn(fused: bool, gated: bool = False):
     import keras
 
     from kerastag.models.crnn import build_crnn_attloc
@@ -176,7 +177,7 @@ def _paper_crnn(fused: bool):
     keras.utils.set_random_seed(0)
     model = build_crnn_attloc(n_mels=MELS, n_classes=TAGS, n_frames=FRAMES,
                               input_mean=np.zeros(MELS), input_variance=np.ones(MELS),
-                              fused_blocks=fused)
+                              fused_blocks=fused, gated_rnn=gated)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy")
     return model
 
@@ -220,7 +221,7 @@ def time_gpu(args) -> dict:
     name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
     print(f"\n(c) {name}:", flush=True)
     result = {"device": name, "networks": {}}
-    for network in ("crnn_attloc", "resnext50"):
+    for network in ("crnn_attloc", "crnn_gated", "resnext50"):
         for precision in ("float32", "mixed_float16"):
             rate = _gpu_rate(network, precision)
             result["networks"][f"{network}/{precision}"] = rate
@@ -242,9 +243,9 @@ def _gpu_rate(network: str, precision: str, steps: int = 480) -> float:
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy(precision)
     rng = np.random.default_rng(0)
-    if network == "crnn_attloc":
+    if network.startswith("crnn"):
         shape, batch, classes = (FRAMES, MELS), BATCH, TAGS
-        model = _paper_crnn(True)
+        model = _paper_crnn(True, gated=network == "crnn_gated")  # gated: no cuDNN GRU
         loss = "binary_crossentropy"
     else:
         from kerastag.config import load_config
