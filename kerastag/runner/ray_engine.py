@@ -94,12 +94,12 @@ def _result(ray, ref, unit: Unit, execution: ExecutionConfig) -> ShippedUnit:
             raise type(cause)(str(cause)) from None
         raise KerastagError(f"{unit.row.name} {unit.name}: failed on a Ray worker with "
                             f"{type(cause).__name__}: {_first_line(cause)}") from None
-    except (exceptions.WorkerCrashedError, exceptions.NodeDiedError,
-            exceptions.OutOfMemoryError, exceptions.LocalRayletDiedError) as exc:
+    except exceptions.RayError as exc:  # the worker or its node died, past the retries
         raise KerastagError(
-            f"{unit.row.name} {unit.name}: its Ray worker died {execution.max_retries + 1} "
-            f"times ({type(exc).__name__}); finished units are saved, run again to resume "
-            f"(execution.max_retries sets how often a unit is restarted)") from None
+            f"{unit.row.name} {unit.name}: lost on Ray after up to {execution.max_retries + 1} "
+            f"attempts ({type(exc).__name__}: {_first_line(exc)}); finished units are saved, "
+            f"run again to resume (execution.max_retries sets how often a unit whose worker "
+            f"died is restarted)") from None
 
 
 def _connect(ray, execution: ExecutionConfig, log: Log) -> None:

@@ -18,14 +18,15 @@ from kerastag.tasks.tagging.task import TaggingTask
 pytestmark = pytest.mark.slow
 
 
-def one_row_two_folds(tmp_path: Path, dataset: Path, engine: str, cpus_per_unit: int = 1) -> Path:
+def one_row_two_folds(tmp_path: Path, dataset: Path, engine: str, cpus_per_unit: int = 1,
+                      max_retries: int = 1) -> Path:
     path = tmp_path / f"{engine}.yaml"
     path.write_text(
         f"name: flaky\ndataset: {{path: {dataset}}}\n"
         f"features: {{n_mels: 16, cache_dir: {tmp_path / 'cache'}, workers: 1}}\n"
         f"model: {{filters: [4, 4, 4, 4], rnn_units: 4}}\n"
         f"training: {{batch_size: 8, epochs: 1, patience: 1, folds: [0, 1], verbose: 0}}\n"
-        f"execution: {{engine: {engine}, cpus_per_unit: {cpus_per_unit}, max_retries: 1}}\n"
+        f"execution: {{engine: {engine}, cpus_per_unit: {cpus_per_unit}, max_retries: {max_retries}}}\n"
         f"rows: [{{mixing: mixup, alpha: 1.5}}]\n")
     return path
 
@@ -72,6 +73,18 @@ def test_a_worker_killed_mid_unit_is_retried_and_the_run_completes(chime_demo, l
     assert f"(pid {killed_pid})" not in retried  # trained again, by another worker
     assert all(path.is_file() for fold in ("fold0", "fold1") for path in unit_files(tmp_path / "out", fold))
     assert (tmp_path / "out" / "table.csv").is_file()
+
+
+def test_a_unit_whose_worker_dies_past_the_retries_is_a_one_line_error(chime_demo, local_ray,
+                                                                       tmp_path, monkeypatch):
+    task = flaky_task(tmp_path, fail_unit="fold0", how="kill")
+    config = one_row_two_folds(tmp_path, chime_demo[0], "ray", cpus_per_unit=2, max_retries=0)
+    with pytest.raises(KerastagError) as info:
+        run_with(monkeypatch, task, config, tmp_path / "out")
+    message = str(info.value)
+    assert message.startswith("mixup_a1.5 fold0: lost on Ray after up to 1 attempts (WorkerCrashedError")
+    assert "run again to resume" in message and "\n" not in message
+    assert not (tmp_path / "out" / "table.csv").exists()
 
 
 def test_a_failing_unit_stops_the_ray_run_with_its_line_and_local_resumes(chime_demo, local_ray,
