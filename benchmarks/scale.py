@@ -99,9 +99,8 @@ def time_grid(args) -> dict:
             started = time.perf_counter()
             _kerastag("run", config, "--out", folder / engine, "--engine", engine)
             seconds[engine] = time.perf_counter() - started
-        tables = [np.genfromtxt(folder / e / "table.csv", delimiter=",", names=True,
-                                dtype=None, encoding="utf-8") for e in ("local", "ray")]
-        gap = float(np.max(np.abs(tables[0]["avg"] - tables[1]["avg"])))
+        local, ray = (_averages(folder / engine / "table.csv") for engine in ("local", "ray"))
+        gap = max(abs(local[row] - ray[row]) for row in local)
     units = args.grid_rows * 2
     print(f"\n(a) demo grid, {args.grid_rows} CRNN rows x 2 folds = {units} units:\n"
           f"  --engine local {seconds['local']:6.1f} s\n"
@@ -112,17 +111,32 @@ def time_grid(args) -> dict:
 
 
 def _grid_config(folder: Path, n_rows: int) -> Path:
-    """experiments/demo.yaml with its first ``n_rows`` CRNN rows, data under ``folder``."""
+    """experiments/demo.yaml with its first ``n_rows`` CRNN rows, written into ``folder``."""
     import yaml
 
-    data = yaml.safe_load(DEMO.read_text())
-    data["dataset"]["path"] = str(REPO / "data" / "demo")
-    data["features"]["cache_dir"] = str(REPO / "data" / "demo_cache")
+    data = _demo_config_data()
     data["rows"] = [row for row in data["rows"] if "network" not in row][:n_rows]
     data["training"]["verbose"] = 0
     path = folder / "grid.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def _demo_config_data() -> dict:
+    """experiments/demo.yaml as data, its dataset and cache in the checkout's data/."""
+    import yaml
+
+    data = yaml.safe_load(DEMO.read_text())
+    data["dataset"]["path"] = str(REPO / "data" / "demo")
+    data["features"]["cache_dir"] = str(REPO / "data" / "demo_cache")
+    return data
+
+
+def _averages(table_csv: Path) -> dict[str, float]:
+    """Each row's average EER in a run's table.csv (read by kerastag's own reader)."""
+    from kerastag.formats.eer_table import read_eer_table
+
+    return {row.name: row.average for row in read_eer_table(table_csv)}
 
 
 def _kerastag(*argv) -> None:
@@ -188,9 +202,7 @@ def eer_check() -> dict:
 
     averages = {}
     with tempfile.TemporaryDirectory(prefix="kerastag-eer-") as folder:
-        data = yaml.safe_load(DEMO.read_text())
-        data["dataset"]["path"] = str(REPO / "data" / "demo")
-        data["features"]["cache_dir"] = str(REPO / "data" / "demo_cache")
+        data = _demo_config_data()
         data["rows"] = [{"mixing": "mixup", "alpha": 1.5}]
         data["training"].update({"folds": [0], "deterministic": True, "verbose": 0})
         for fused in (False, True):
@@ -198,9 +210,8 @@ def eer_check() -> dict:
             path = Path(folder) / f"fused_{fused}.yaml"
             path.write_text(yaml.safe_dump(data, sort_keys=False))
             _kerastag("run", path, "--out", Path(folder) / f"out_{fused}")
-            table = np.genfromtxt(Path(folder) / f"out_{fused}" / "table.csv", delimiter=",",
-                                  names=True, dtype=None, encoding="utf-8")
-            averages["fused" if fused else "plain"] = float(np.atleast_1d(table["avg"])[0])
+            (average,) = _averages(Path(folder) / f"out_{fused}" / "table.csv").values()
+            averages["fused" if fused else "plain"] = average
     gap = abs(averages["fused"] - averages["plain"])
     print(f"  demo fold 0, mixup a=1.5: average EER plain {averages['plain']:.4f}, fused "
           f"{averages['fused']:.4f} (difference {gap:.4f}; must be <= 0.01)", flush=True)

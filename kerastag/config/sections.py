@@ -199,8 +199,9 @@ class ModelConfig:
     ``fused_blocks`` builds the CRNN's conv blocks for speed with the same function (no
     conv bias before the BatchNorm, a fused BatchNorm kernel, the ELU after the pooling;
     see :func:`kerastag.models.crnn.build_crnn_attloc`); ``false`` is the plain Keras
-    layering of earlier versions. ``args`` maps a paper-B network to extra builder arguments (widths, depths: see
-    :mod:`kerastag.models.networks`), e.g. ``{resnext50: {cardinality: 8}}``.
+    layering of earlier versions. ``args`` maps a paper-B network to extra builder
+    arguments (widths, depths: see :mod:`kerastag.models.networks`), e.g.
+    ``{resnext50: {cardinality: 8}}``.
     """
 
     type: str = "crnn_attloc"

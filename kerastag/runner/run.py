@@ -80,8 +80,9 @@ def _train_here(task, data, todo: list[Unit], execution: ExecutionConfig, out_di
         warning = configure_process(execution.unit_threads())
         if warning:
             log(warning)
+    position = {unit: index for index, unit in enumerate(units, start=1)}
     for unit in todo:
-        log(f"[{units.index(unit) + 1}/{len(units)}] {unit.row.name} {unit.name}: training")
+        log(f"[{position[unit]}/{len(units)}] {unit.row.name} {unit.name}: training")
         save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
 
 
