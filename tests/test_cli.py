@@ -141,3 +141,15 @@ def test_missing_dataset_says_where_it_looked_and_how_to_get_it(tmp_path):
     config.write_text("dataset: {path: nowhere/chime_home}\n")
     assert_one_line_error(invoke("features", config), str(tmp_path / "nowhere" / "chime_home"),
                           "kerastag data download chime-home")
+
+
+def test_bad_engine_flags_are_one_line_errors_before_any_work(tmp_path):
+    config = tmp_path / "exp.yaml"
+    config.write_text("rows: [{mixing: none}]\n")
+    result = invoke("run", config, "--out", tmp_path / "out", "--gpus-per-unit", "1.5")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == ("error: execution.gpus_per_unit: above 1 it must be a "
+                                     "whole number of GPUs, got 1.5")
+    assert not (tmp_path / "out").exists()
+    result = invoke("run", config, "--engine", "spark")
+    assert result.exit_code == 2 and "'spark' is not one of 'local', 'ray'" in result.output

@@ -87,3 +87,15 @@ def test_a_mixed_precision_unit_trains_and_scores_in_float32(precision):
     finally:
         start_unit(ExperimentConfig(name="p"), seed=0)
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_steps_per_execution_reaches_the_compiled_model():
+    import keras
+
+    from kerastag.config import ExperimentConfig, TrainingConfig
+    from kerastag.fitting import compile_model
+
+    config = ExperimentConfig(name="s", training=TrainingConfig(steps_per_execution=16))
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    compile_model(model, config, loss="mse", metrics=[], steps_per_epoch=4)
+    assert model.steps_per_execution == 16
