@@ -7,6 +7,6 @@
   ResNeXt, SE-ResNeXt, DPN, Wave-ResNeXt) behind one ``build_network`` registry.
 """
 
-from kerastag.models import crnn, dcase2016, layers, networks  # noqa: F401
+from kerastag.models import crnn, dcase2016, deploy, frontends, layers, networks  # noqa: F401
 
 __all__ = ["crnn", "dcase2016", "layers", "networks"]

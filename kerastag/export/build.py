@@ -1,0 +1,89 @@
+"""The deployable Keras model of a saved model, and what ``metadata.json`` says of it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kerastag.errors import ModelError
+
+
+def deploy_model_for(model_path: Path, *, for_litert: bool = False):
+    """``(deployed keras.Model, info)`` of a saved paper-A CRNN or paper-B network.
+
+    ``info`` holds ``task``, ``family``, ``classes``, ``sample_rate``, ``features`` (the
+    spec's ``to_dict()``), ``window_seconds``, ``frame_hop_seconds`` (taggers) and
+    ``outputs`` (name -> meaning).
+
+    Raises:
+        ModelError: not a kerastag Keras model, or one whose input has no front end.
+    """
+    from kerastag.formats.model_file import read_metadata
+
+    metadata = read_metadata(model_path, required=("task", "classes", "features"))
+    task = metadata["task"]
+    if task == "tagging":
+        return _tagger(model_path, metadata, for_litert)
+    if task == "classification":
+        return _classifier(model_path, metadata)
+    raise ModelError(f"{model_path}: kerastag export takes paper-A taggers and paper-B "
+                     f"networks; this model's task is {task!r}")
+
+
+def _spec(metadata):
+    from kerastag.config import features_from_data
+
+    return features_from_data(metadata["features"]).spec()
+
+
+def _tagger(model_path: Path, metadata: dict, for_litert: bool):
+    from kerastag.formats.model_file import load_model
+    from kerastag.models.deploy import build_tagging_deploy_model, static_unrolled
+
+    family = metadata.get("family", "crnn_attloc")
+    if family != "crnn_attloc":
+        raise ModelError(f"{model_path}: {family} is a Table 1 baseline whose input "
+                         f"({metadata['features'].get('type')}) has no in-graph front end; "
+                         f"kerastag export takes paper A's CRNN and paper B's networks")
+    spec = _spec(metadata)
+    model = load_model(model_path)
+    window = int(round(metadata.get("chunk_seconds", 4.0) * spec.sample_rate))
+    if for_litert:
+        model = static_unrolled(model, spec.n_frames(window))
+    deployed = build_tagging_deploy_model(model, spec, window_samples=window)
+    info = _info(metadata, spec, window_seconds=window / spec.sample_rate)
+    info["frame_hop_seconds"] = spec.hop_length / spec.sample_rate
+    info["outputs"] = {
+        "clip": "(batch, classes) tag probabilities, the maximum over 4 s windows",
+        "localization": "(batch, frames, classes) frame-level tag probabilities",
+        "attention": "(batch, frames, classes) attention weights (sum to 1 per window)",
+    }
+    return deployed, info
+
+
+def _classifier(model_path: Path, metadata: dict):
+    from kerastag.formats.model_file import load_model, read_metadata
+    from kerastag.models.deploy import build_classification_deploy_model
+
+    metadata = read_metadata(model_path, required=("excerpt", "hop", "pad_value"))
+    spec = _spec(metadata)
+    deployed = build_classification_deploy_model(
+        load_model(model_path), spec, length=metadata["excerpt"], hop=metadata["hop"],
+        pad_value=metadata["pad_value"])
+    step = getattr(spec, "hop_length", 1) / spec.sample_rate
+    info = _info(metadata, spec, window_seconds=metadata["excerpt"] * step)
+    info["outputs"] = {"probabilities": "(batch, classes) class probabilities, the mean "
+                                        "over the clip's windows"}
+    return deployed, info
+
+
+def _info(metadata: dict, spec, *, window_seconds: float) -> dict:
+    return {
+        "task": metadata["task"],
+        "family": metadata.get("family"),
+        "classes": list(metadata["classes"]),
+        "sample_rate": int(spec.sample_rate),
+        "features": spec.to_dict(),
+        "window_seconds": float(window_seconds),
+        "row": metadata.get("row"),
+        "unit": metadata.get("unit"),
+    }

@@ -1,0 +1,84 @@
+"""Run a ``kerastag export`` folder in its own runtime, with no kerastag imported.
+
+This file imports only numpy and the runtime of the folder's format (TensorFlow for a
+SavedModel, ``onnxruntime`` for ONNX, ``ai-edge-litert`` for LiteRT), so it shows what a
+deployment needs: copy it beside the folder, or run it as a script::
+
+    python runtimes.py EXPORT_DIR AUDIO.npy OUT.npz
+
+where ``AUDIO.npy`` is float32 ``(batch, samples)`` at the model's sample rate and
+``OUT.npz`` receives one array per output. :func:`load` returns a callable for Python
+use (``benchmarks/inference.py`` and the tests use it).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def load(folder):
+    """``run(audio (batch, samples) float32) -> {output name: array}`` of an export."""
+    folder = Path(folder)
+    metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    artifact = folder / metadata["artifact"]
+    loaders = {"saved_model": _saved_model, "onnx": _onnx, "litert": _litert}
+    return loaders[metadata["export_format"]](artifact, metadata["signature"])
+
+
+def _input_name(signature) -> str:
+    return signature["inputs"][0]["name"]
+
+
+def _saved_model(path: Path, signature):
+    import tensorflow as tf
+
+    function = tf.saved_model.load(str(path)).signatures["serving_default"]
+    name = _input_name(signature)
+
+    def run(audio):
+        outputs = function(**{name: tf.constant(np.asarray(audio, np.float32))})
+        return {key: value.numpy() for key, value in outputs.items()}
+
+    return run
+
+
+def _onnx(path: Path, signature):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    name = session.get_inputs()[0].name
+
+    def run(audio):
+        values = session.run(None, {name: np.asarray(audio, np.float32)})
+        return dict(zip(names, values))
+
+    return run
+
+
+def _litert(path: Path, signature):
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    name = _input_name(signature)
+
+    def run(audio):
+        outputs = runner(**{name: np.asarray(audio, np.float32)})
+        return {key: np.array(value) for key, value in outputs.items()}
+
+    return run
+
+
+def main(argv=None) -> int:
+    folder, audio_path, out_path = (argv or sys.argv[1:])[:3]
+    outputs = load(folder)(np.load(audio_path))
+    np.savez(out_path, **outputs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
