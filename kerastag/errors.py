@@ -36,3 +36,7 @@ class ModelError(KerastagError):
 
 class StackingError(KerastagError):
     """Level-1 files or level-2 inputs that cannot be stacked."""
+
+
+class ThresholdError(KerastagError):
+    """A thresholds file, or a run folder to calibrate thresholds from, is not usable."""

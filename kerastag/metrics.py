@@ -161,6 +161,87 @@ def summarize_eer(per_fold) -> EerSummary:
     return EerSummary(per_tag=per_tag, average=average, var_1e3=var)
 
 
+# ------------------------------------------------------------ decision thresholds
+
+
+def eer_threshold(y_true, scores) -> float:
+    """The score threshold at the equal-error point of one tag (a clip is tagged when
+    ``score >= threshold``, as in ``sklearn.metrics.roc_curve``).
+
+    Found on exactly the ROC segment :func:`equal_error_rate` uses: the points of
+    ``roc_curve(..., drop_intermediate=True)`` with ``(0, 0)`` in front, and the segment
+    ``p1 -> p2`` ending at the first point with ``FPR + 1e-6 >= 1 - TPR``. The EER point
+    lies a fraction ``f`` of the way along it (``f = (EER - FPR1) / (FPR2 - FPR1)``; on a
+    vertical segment ``f = (1 - EER - TPR1) / (TPR2 - TPR1)``, clipped to ``[0, 1]``), and
+    the threshold is interpolated linearly the same way:
+    ``threshold = thr1 + f * (thr2 - thr1)``. The ``(0, 0)`` points (sklearn's threshold
+    ``inf``: nothing tagged) take the highest score, so the result always lies between
+    the lowest and the highest score.
+
+    Perfectly separable scores give ``f = 1`` on the vertical segment from ``(0, 0)``: the
+    lowest positive score, which tags every positive and no negative.
+
+    Args:
+        y_true: shape ``(n,)``, 1 for clips that carry the tag, 0 otherwise.
+        scores: shape ``(n,)``, the clip scores (probabilities); higher means "tagged".
+
+    Returns:
+        The threshold; NaN when ``y_true`` has no positives or no negatives.
+
+    Raises:
+        MetricError: shapes differ, labels are not 0/1, or scores are not finite.
+    """
+    y, s = _binary_inputs(y_true, scores)
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == y.size:
+        return float("nan")
+    fpr, tpr, thresholds = skm.roc_curve(y, s, drop_intermediate=True)
+    top = float(s.max())
+    points = [(0.0, 0.0)] + list(zip(fpr.tolist(), tpr.tolist()))
+    levels = [top] + [t if np.isfinite(t) else top for t in thresholds.tolist()]
+    i = next(k for k, (f, t) in enumerate(points) if f + EER_EPS >= 1.0 - t)
+    (f1, t1), (f2, t2) = points[i - 1], points[i]
+    eer = _crossing(points[i - 1], points[i])
+    if abs(f2 - f1) < EER_EPS:
+        fraction = 1.0 if t2 == t1 else (1.0 - eer - t1) / (t2 - t1)
+    else:
+        fraction = (eer - f1) / (f2 - f1)
+    fraction = min(max(fraction, 0.0), 1.0)
+    return float(levels[i - 1] + fraction * (levels[i] - levels[i - 1]))
+
+
+def max_f1_threshold(y_true, scores) -> float:
+    """The score threshold that maximises F1 of one tag (tagged when ``score >= threshold``).
+
+    The candidates are the thresholds of ``sklearn.metrics.precision_recall_curve`` (the
+    distinct scores); F1 = 2PR / (P + R) is computed for each (0 where P + R = 0). Ties
+    (F1 within 1e-12 of the best) go to the lowest such threshold, the one that tags the
+    most clips.
+
+    Args:
+        y_true: shape ``(n,)``, 1 for clips that carry the tag, 0 otherwise.
+        scores: shape ``(n,)``, the clip scores (probabilities); higher means "tagged".
+
+    Returns:
+        The threshold (one of the scores); NaN when ``y_true`` has no positives or no
+        negatives.
+
+    Raises:
+        MetricError: shapes differ, labels are not 0/1, or scores are not finite.
+    """
+    y, s = _binary_inputs(y_true, scores)
+    n_pos = int(y.sum())
+    if n_pos == 0 or n_pos == y.size:
+        return float("nan")
+    precision, recall, thresholds = skm.precision_recall_curve(y, s)
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(precision + recall > 0,
+                      2 * precision * recall / (precision + recall), 0.0)
+    best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+    return float(thresholds[best].min())
+
+
 # ------------------------------------------------------------------ single-label
 
 
