@@ -102,11 +102,35 @@ def data():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--variant", type=click.Choice(["zenodo", "kaggle"]), default="zenodo", show_default=True,
               help="FSDKaggle2018 only: the Zenodo or the original Kaggle file layout.")
+@click.option("--long", "long_recordings", is_flag=True,
+              help="chime-home only: long 16 kHz recordings with a DCASE event list "
+                   "(chime_home_long/audio/*.wav, events.tsv) instead of 4 s chunks.")
+@click.option("--minutes", type=float, default=None,
+              help="With --long: minutes per recording (default 10).")
+@click.option("--recordings", type=int, default=None,
+              help="With --long: number of recordings (default 2).")
 @friendly_errors
-def data_demo(layout, out_dir, clips, seed, variant):
+def data_demo(layout, out_dir, clips, seed, variant, long_recordings, minutes, recordings):
     """Write a synthetic dataset in exactly the real LAYOUT (same bytes for the same seed)."""
     from kerastag.datasets import demo
+    from kerastag.errors import DatasetError
 
+    if long_recordings:
+        if layout != "chime-home":
+            raise DatasetError(f"--long: only the chime-home demo has long recordings, not {layout}")
+        if clips is not None:
+            raise DatasetError("--clips: not with --long (use --recordings and --minutes)")
+        kwargs = {key: value for key, value in {"minutes": minutes, "recordings": recordings}.items()
+                  if value is not None}
+        root, events = demo.make_chime_long_demo(out_dir, seed=seed, progress=True, **kwargs)
+        files = sorted((root / "audio").iterdir())
+        with open(events, encoding="utf-8") as handle:
+            n_events = sum(1 for _ in handle) - 1
+        click.echo(f"wrote {len(files)} long recordings with {n_events} events of the chime-home "
+                   f"demo to {root} (ground truth: {events})")
+        return
+    if minutes is not None or recordings is not None:
+        raise DatasetError("--minutes/--recordings: only with --long")
     if layout == "chime-home":
         kwargs = {} if clips is None else {"clips": clips}
         root, truth = demo.make_chime_home_demo(out_dir, seed=seed, progress=True, **kwargs)
@@ -247,6 +271,47 @@ def predict_command(model_path, paths, threshold, out_csv, plot_dir):
         click.echo(f"{record['file']}: {record['tags'] or '(no tag)'}")
     if out_csv:
         click.echo(f"scores: {out_csv}")
+
+
+@main.command("calibrate")
+@click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path))
+@click.option("--criterion", type=click.Choice(["eer", "f1"]), default="eer", show_default=True,
+              help="Each tag's threshold at its equal-error point or at its best F1.")
+@friendly_errors
+@needs_tensorflow
+def calibrate_command(run_dir, criterion):
+    """Per-tag decision thresholds of a paper-A run from its out-of-fold predictions:
+    RUN_DIR/thresholds/<row>.json for each row and a summary, thresholds.csv."""
+    from kerastag.tasks.tagging.calibrate import calibrate_run
+
+    for path in calibrate_run(run_dir, criterion=criterion, log=click.echo):
+        click.echo(f"thresholds: {path}")
+
+
+@main.command("score-events")
+@click.argument("reference", type=click.Path(path_type=Path))
+@click.argument("estimated", type=click.Path(path_type=Path))
+@click.option("--collar", type=float, default=0.2, show_default=True,
+              help="Event-based onset (and minimum offset) tolerance in seconds.")
+@click.option("--length-share", "percentage_of_length", type=float, default=0.5, show_default=True,
+              help="Event-based offset tolerance as a share of the reference event's length.")
+@click.option("--resolution", type=float, default=1.0, show_default=True,
+              help="Segment length in seconds of the segment-based scores.")
+@click.option("--out", "out_json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every score to this JSON file.")
+@friendly_errors
+def score_events_command(reference, estimated, collar, percentage_of_length, resolution, out_json):
+    """Score ESTIMATED sound events against REFERENCE (DCASE event lists: filename, onset,
+    offset, event_label; .tsv or .csv) with sed_eval: event-based and segment-based F1/ER."""
+    from kerastag.sed_scores import format_scores, score_events, write_scores
+
+    scores = score_events(reference, estimated, t_collar=collar,
+                          percentage_of_length=percentage_of_length, time_resolution=resolution)
+    for line in format_scores(scores):
+        click.echo(line)
+    if out_json:
+        write_scores(out_json, scores)
+        click.echo(f"scores: {out_json}")
 
 
 if __name__ == "__main__":

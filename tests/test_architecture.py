@@ -20,9 +20,9 @@ PACKAGE = Path(kerastag.__file__).parent
 LEAVES = ("kerastag.checks", "kerastag.names", "kerastag.errors", "kerastag.fileio",
           "kerastag.audio", "kerastag.config", "kerastag.datasets", "kerastag.features",
           "kerastag.mixing", "kerastag.models", "kerastag.metrics", "kerastag.formats",
-          "kerastag.reference_results", "kerastag.plots")
+          "kerastag.reference_results", "kerastag.plots", "kerastag.sed_scores")
 ABOVE_LEAVES = ("kerastag.runner", "kerastag.tasks", "kerastag.predict", "kerastag.cli",
-                "kerastag.loading", "kerastag.fitting", "kerastag.pipeline")
+                "kerastag.loading", "kerastag.fitting", "kerastag.pipeline", "kerastag.export")
 
 
 def module_name(path: Path) -> str:

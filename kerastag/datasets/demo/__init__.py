@@ -15,6 +15,8 @@ into place at the end, so an interrupted run leaves nothing half-written behind.
 
 Modules:
     :mod:`~kerastag.datasets.demo.chime_home`: CHiME-Home planner and writer.
+    :mod:`~kerastag.datasets.demo.long_recordings`: long CHiME-Home-like recordings with
+        their sound events (``events.tsv``), for event detection.
     :mod:`~kerastag.datasets.demo.fsdkaggle2018`: FSDKaggle2018 planner and writer.
     :mod:`~kerastag.datasets.demo.chime_sounds`, :mod:`~kerastag.datasets.demo.fsd_sounds`:
         the two sound banks.
@@ -30,9 +32,10 @@ from kerastag.datasets.demo.fsd_sounds import FSD_CLASSES
 from kerastag.datasets.demo.fsdkaggle2018 import (
     DEFAULT_FSD_CLIPS, FSD_LICENSES, FSD_VARIANTS, make_fsdkaggle2018_demo,
 )
+from kerastag.datasets.demo.long_recordings import make_chime_long_demo
 from kerastag.datasets.demo.truth import DemoClip
 
 __all__ = [
-    "DemoClip", "make_chime_home_demo", "make_fsdkaggle2018_demo",
+    "DemoClip", "make_chime_home_demo", "make_chime_long_demo", "make_fsdkaggle2018_demo",
     "DEFAULT_CHIME_CLIPS", "DEFAULT_FSD_CLIPS", "FSD_CLASSES", "FSD_LICENSES", "FSD_VARIANTS",
 ]
