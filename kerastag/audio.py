@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -124,6 +125,65 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int, mono: bool = True,
 
         data = librosa.resample(data, orig_sr=file_rate, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def iter_audio_blocks(path: str | os.PathLike, *, sample_rate: int,
+                      block_seconds: float = 30.0) -> Iterator[np.ndarray]:
+    """Read a file of any length in blocks: mono float32 at ``sample_rate`` Hz.
+
+    Only one block of the file (``block_seconds`` at the file's rate, all channels) and
+    the resampler's state are in memory at a time. Channels are averaged, as
+    :func:`load_audio` does; another rate is converted with soxr's streaming resampler at
+    the quality :func:`load_audio` uses (``soxr_hq``): the blocks laid end to end equal
+    the file resampled in one go, sample for sample (librosa may add one zero sample at
+    the end, rounding the length up).
+
+    Yields:
+        ``np.ndarray [shape=(samples,)]`` float32 blocks (the last may be shorter).
+
+    Raises:
+        AudioError: missing, empty, undecodable, no samples, or a non-finite sample
+            (named with its time).
+    """
+    path = Path(path)
+    _check_exists(path)
+    try:
+        handle = sf.SoundFile(str(path))
+    except Exception as exc:
+        raise AudioError(f"{path}: cannot read audio ({_short(exc)})") from None
+    with handle:
+        _check_header(path, handle.samplerate, handle.channels, handle.frames, None)
+        resampler = _stream_resampler(handle.samplerate, sample_rate)
+        block = max(1, int(round(block_seconds * handle.samplerate)))
+        position = 0
+        while True:
+            try:
+                data = handle.read(block, dtype="float32", always_2d=True)
+            except Exception as exc:
+                raise AudioError(f"{path}: cannot read audio at "
+                                 f"{position / handle.samplerate:.1f} s ({_short(exc)})") from None
+            last = len(data) < block
+            if not np.isfinite(data).all():
+                first = position + int(np.argmin(np.isfinite(data).all(axis=1)))
+                raise AudioError(f"{path}: NaN or infinite sample at "
+                                 f"{first / handle.samplerate:.3f} s; replace or remove the file")
+            position += len(data)
+            mono = data.mean(axis=1)
+            if resampler is not None:
+                mono = resampler.resample_chunk(mono, last=last)
+            if len(mono):
+                yield np.ascontiguousarray(mono, dtype=np.float32)
+            if last:
+                return
+
+
+def _stream_resampler(file_rate: int, sample_rate: int):
+    """soxr's streaming resampler from ``file_rate`` to ``sample_rate``, or None."""
+    if file_rate == sample_rate:
+        return None
+    import soxr
+
+    return soxr.ResampleStream(file_rate, sample_rate, 1, dtype="float32", quality="HQ")
 
 
 def _read(path: Path) -> tuple[np.ndarray, int]:

@@ -17,8 +17,8 @@ from pathlib import Path
 import click
 
 from kerastag import __version__
-from kerastag.errors import KerastagError
-from kerastag.names import DEMO_LAYOUTS, ENGINES, LAYOUTS
+from kerastag.errors import ConfigError, KerastagError
+from kerastag.names import DEMO_LAYOUTS, ENGINES, EXPORT_FORMATS, LAYOUTS
 
 LAYOUT_CHOICES = click.Choice(list(LAYOUTS))
 DEMO_LAYOUT_CHOICES = click.Choice(list(DEMO_LAYOUTS))
@@ -258,19 +258,84 @@ def evaluate_command(run_dir):
 @click.option("--out", "out_csv", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the scores to this CSV file.")
 @click.option("--plot", "plot_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write a PNG per clip: log-mel, frame-level tag probabilities, attention.")
+              help="Write a PNG per clip: log-mel, frame-level tag probabilities, attention "
+                   "(with --events: a timeline of frame scores and events).")
+@click.option("--events", "events_path", type=click.Path(path_type=Path), default=None,
+              help="Detect sound events (paper A's CRNN), streaming files of any length; "
+                   "write them here in the DCASE format (tab-separated filename, onset, "
+                   "offset, event_label).")
+@click.option("--thresholds", "thresholds_path", type=click.Path(path_type=Path), default=None,
+              help="With --events: per-tag thresholds (kerastag calibrate's JSON, or "
+                   "tag,threshold lines); default: the run's calibrated ones, else 0.5.")
+@click.option("--hop", type=float, default=1.0, show_default=True,
+              help="With --events: seconds between the starts of the 4 s windows.")
+@click.option("--median", type=float, default=0.25, show_default=True,
+              help="With --events: median filter over this many seconds of decisions.")
+@click.option("--min-event", type=float, default=0.1, show_default=True,
+              help="With --events: drop events shorter than this (seconds).")
+@click.option("--min-gap", type=float, default=0.1, show_default=True,
+              help="With --events: join events of a tag closer than this (seconds).")
+@click.option("--block", type=float, default=30.0, show_default=True,
+              help="With --events: seconds of audio read at a time.")
 @friendly_errors
 @needs_tensorflow
-def predict_command(model_path, paths, threshold, out_csv, plot_dir):
+def predict_command(model_path, paths, threshold, out_csv, plot_dir, events_path,
+                    thresholds_path, hop, median, min_event, min_gap, block):
     """Tag audio files (or folders of them) with a saved MODEL.keras, or with a paper-B
-    stack folder (every level-1 model, then the XGBoost level 2)."""
-    from kerastag.predict import predict_files
+    stack folder (every level-1 model, then the XGBoost level 2); with --events, find
+    when each tag occurs."""
+    if events_path is None:
+        _refuse_event_options(thresholds_path=thresholds_path, hop=hop, median=median,
+                              min_event=min_event, min_gap=min_gap, block=block)
+        from kerastag.predict import predict_files
 
-    frame = predict_files(model_path, paths, threshold=threshold, out_csv=out_csv, plot_dir=plot_dir)
+        frame = predict_files(model_path, paths, threshold=threshold, out_csv=out_csv,
+                              plot_dir=plot_dir)
+    else:
+        from kerastag.predict import predict_events
+        from kerastag.tasks.tagging.events import EventSettings
+
+        settings = EventSettings(hop_seconds=hop, block_seconds=block, median_seconds=median,
+                                 min_event_seconds=min_event, min_gap_seconds=min_gap)
+        frame, events = predict_events(model_path, paths, out_path=events_path,
+                                       thresholds_path=thresholds_path, settings=settings,
+                                       out_csv=out_csv, plot_dir=plot_dir, log=click.echo)
+        click.echo(f"events: {events_path} ({len(events)} events)")
     for record in frame.to_dict("records"):
         click.echo(f"{record['file']}: {record['tags'] or '(no tag)'}")
     if out_csv:
         click.echo(f"scores: {out_csv}")
+
+
+_EVENT_DEFAULTS = {"thresholds_path": None, "hop": 1.0, "median": 0.25, "min_event": 0.1,
+                   "min_gap": 0.1, "block": 30.0}
+
+
+def _refuse_event_options(**given) -> None:
+    """A one-line usage error for --events options given without --events."""
+    extra = [name for name, value in given.items() if value != _EVENT_DEFAULTS[name]]
+    if extra:
+        flags = ", ".join("--" + name.replace("_path", "").replace("_", "-") for name in extra)
+        raise ConfigError(f"{flags} only apply with --events")
+
+
+@main.command("export")
+@click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
+              required=True, help="The artifact: TensorFlow SavedModel, ONNX or LiteRT.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
+              help="Folder to write: the artifact and metadata.json.")
+@click.option("--thresholds", "thresholds_path", type=click.Path(path_type=Path), default=None,
+              help="Per-tag thresholds for metadata.json (default: the run's calibrated ones).")
+@friendly_errors
+@needs_tensorflow
+def export_command(model_path, fmt, out_dir, thresholds_path):
+    """Export a saved MODEL.keras with its feature front end inside: the artifact takes
+    raw mono audio at the model's sample rate and returns what predict returns."""
+    from kerastag.export import export_model
+
+    export_model(model_path, fmt, out_dir, thresholds_path=thresholds_path, log=click.echo)
+    click.echo(f"exported: {out_dir} (metadata.json beside the artifact)")
 
 
 @main.command("calibrate")

@@ -126,6 +126,8 @@ INPUT_NORMS = ("dataset", "batchnorm", "none")
 LR_SCHEDULES = ("none", "plateau", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ENGINES = ("local", "ray")
+#: ``kerastag export --format`` (artifacts in :data:`kerastag.export.ARTIFACTS`).
+EXPORT_FORMATS = ("saved_model", "onnx", "litert")
 """Where a run's units train: one after another in this process, or as Ray tasks."""
 
 

@@ -54,3 +54,32 @@ def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
         with atomic_path(out_csv) as tmp:
             frame.to_csv(tmp, index=False)
     return frame
+
+
+def predict_events(model_path: Path, paths, *, out_path: Path, thresholds_path: Path | None = None,
+                   settings=None, out_csv: Path | None = None, plot_dir: Path | None = None,
+                   log=print):
+    """``kerastag predict --events``: stream recordings of any length through a paper-A
+    CRNN and write the DCASE event list (:mod:`kerastag.tasks.tagging.events`).
+
+    Returns:
+        ``(clip scores frame, events frame)``.
+
+    Raises:
+        ModelError: a stack folder or a model without frame outputs.
+    """
+    from kerastag.tasks.tagging.events import EventSettings, detect_events
+
+    model_path = Path(model_path)
+    if model_path.is_dir():
+        raise ModelError(f"{model_path}: --events needs a tagger with frame outputs (paper "
+                         f"A's CRNN); a paper-B stack gives clip outputs only")
+    files = expand_paths(paths)
+    clips, events = detect_events(model_path, files, out_path=Path(out_path),
+                                  thresholds_path=thresholds_path,
+                                  settings=settings or EventSettings(), plot_dir=plot_dir,
+                                  log=log)
+    if out_csv is not None:
+        with atomic_path(out_csv) as tmp:
+            clips.to_csv(tmp, index=False)
+    return clips, events

@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from kerastag.errors import ModelError
+from kerastag.names import EXPORT_FORMATS
 
 #: ``--format`` -> (Keras' export format, the artifact's name in the folder).
 ARTIFACTS = {
@@ -38,7 +39,7 @@ CONVERTERS = {"saved_model": (), "onnx": ("tf2onnx", "onnx"), "litert": ()}
 
 def check_format(fmt: str) -> str:
     """``fmt`` if it is one of :data:`ARTIFACTS`, else a one-line ModelError."""
-    if fmt not in ARTIFACTS:
+    if fmt not in EXPORT_FORMATS:
         raise ModelError(f"unsupported export format {fmt!r}; choose one of "
                          f"{', '.join(ARTIFACTS)}")
     return fmt

@@ -197,3 +197,53 @@ def _draw_clip_bars(ax, clip_probs: np.ndarray, class_names: Sequence[str]) -> N
     ax.set_xlim(0, 1)
     ax.set_xlabel("clip probability")
     ax.grid(axis="x", alpha=0.3)
+
+
+def plot_event_timeline(frames: np.ndarray, events, class_names: Sequence[str],
+                        thresholds: Sequence[float], out_path: str | os.PathLike, *,
+                        frame_hop_seconds: float, title: str = "") -> Path:
+    """Plot a recording's event detection: frame scores and the detected events.
+
+    Top: the frame-level tag probabilities as an image (tags x time). Bottom: one lane
+    per tag with its events as bars, the tag's threshold in the lane label.
+
+    Args:
+        frames: ``[shape=(frames, classes)]`` frame-level tag probabilities.
+        events: ``(onset s, offset s, label)`` tuples.
+        class_names: one name per class (column of ``frames``).
+        thresholds: ``[shape=(classes,)]`` decision thresholds.
+        out_path: PNG file.
+        frame_hop_seconds: time between frames.
+
+    Raises:
+        KerastagError: shapes that do not agree.
+    """
+    frames = np.asarray(frames, np.float32)
+    if frames.ndim != 2 or frames.shape[1] != len(class_names) or len(thresholds) != len(class_names):
+        raise KerastagError(f"plot_event_timeline: frames {frames.shape}, "
+                            f"{len(class_names)} classes and {len(thresholds)} thresholds disagree")
+    duration = max(len(frames) * float(frame_hop_seconds), 1e-3)
+    lanes = {name: k for k, name in enumerate(class_names)}
+    with new_figure(figsize=(14, 6)) as fig:
+        grid = fig.add_gridspec(2, 2, width_ratios=(60, 1), hspace=0.12, wspace=0.02)
+        ax_scores = fig.add_subplot(grid[0, 0])
+        ax_events = fig.add_subplot(grid[1, 0], sharex=ax_scores)
+        image = ax_scores.imshow(frames.T, aspect="auto", origin="lower", vmin=0.0, vmax=1.0,
+                                 extent=(0.0, duration, -0.5, len(class_names) - 0.5),
+                                 interpolation="nearest", cmap="magma")
+        fig.colorbar(image, cax=fig.add_subplot(grid[0, 1]), label="frame probability")
+        ax_scores.set_yticks(range(len(class_names)), class_names)
+        ax_scores.set_ylabel("tag")
+        ax_scores.tick_params(labelbottom=False)
+        for onset, offset, label in events:
+            ax_events.broken_barh([(onset, offset - onset)], (lanes[label] - 0.4, 0.8),
+                                  color=f"C{lanes[label] % 10}")
+        ax_events.set_yticks(range(len(class_names)),
+                             [f"{c} (>={t:.2f})" for c, t in zip(class_names, thresholds)])
+        ax_events.set_ylim(-0.5, len(class_names) - 0.5)
+        ax_events.set_xlim(0.0, duration)
+        ax_events.set_xlabel("time (s)")
+        ax_events.set_ylabel(f"events ({len(events)})")
+        ax_events.grid(axis="x", alpha=0.3)
+        fig.suptitle(title or "sound events")
+        return write_png(fig, out_path)

@@ -50,6 +50,17 @@ def load_tagger(model_path: Path):
     return model, frame_level_model(model), metadata, features_from_data(metadata["features"]).spec()
 
 
+def load_event_tagger(model_path: Path):
+    """(frame-level model, metadata, feature spec) of a tagger with frame outputs, or a
+    one-line ModelError saying why the model cannot detect events."""
+    metadata = read_metadata(model_path, required=("task",))
+    if metadata["task"] != "tagging":
+        raise ModelError(f"{model_path}: --events needs a tagger with frame outputs (paper "
+                         f"A's CRNN); this {metadata['task']} model has clip outputs only")
+    _, frame_model, metadata, spec = load_tagger(model_path)
+    return frame_model, metadata, spec
+
+
 def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPrediction:
     """Score one file in 4 s windows; see the module docstring."""
     wave = load_audio(path, sample_rate=spec.sample_rate)
