@@ -264,9 +264,10 @@ def evaluate_command(run_dir):
               help="Detect sound events (paper A's CRNN), streaming files of any length; "
                    "write them here in the DCASE format (tab-separated filename, onset, "
                    "offset, event_label).")
-@click.option("--thresholds", "thresholds_path", type=click.Path(path_type=Path), default=None,
+@click.option("--thresholds", "thresholds_path", default=None,
               help="With --events: per-tag thresholds (kerastag calibrate's JSON, or "
-                   "tag,threshold lines); default: the run's calibrated ones, else 0.5.")
+                   "tag,threshold lines), or one number for every tag; default: the run's "
+                   "calibrated ones, else 0.5.")
 @click.option("--hop", type=float, default=1.0, show_default=True,
               help="With --events: seconds between the starts of the 4 s windows.")
 @click.option("--median", type=float, default=0.25, show_default=True,

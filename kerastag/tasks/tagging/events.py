@@ -287,8 +287,8 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
                   plot_dir: Path | None = None, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``predict --events``: stream every file, write the event list (and plots).
 
-    Thresholds: ``thresholds_path``, else the model's run's calibrated ones
-    (``kerastag calibrate``), else 0.5 for every tag.
+    Thresholds: ``thresholds_path`` (a thresholds file, or one number for every tag),
+    else the model's run's calibrated ones (``kerastag calibrate``), else 0.5.
 
     Returns:
         ``(clip scores frame, events frame)``: the first as ``kerastag predict``'s
@@ -299,16 +299,12 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
         ModelError: not a tagger with frame outputs.
         ThresholdError: a thresholds file that does not fit the model's tags.
     """
-    from kerastag.formats.thresholds import read_thresholds, thresholds_path_for_model
     from kerastag.tasks.tagging.predict import load_event_tagger
 
     frame_model, metadata, spec = load_event_tagger(model_path)
     classes = list(metadata["classes"])
-    source = thresholds_path or thresholds_path_for_model(model_path)
-    thresholds = (np.full(len(classes), 0.5, np.float32) if source is None
-                  else read_thresholds(source, classes).astype(np.float32))
-    log(f"thresholds ({source or 'default'}): "
-        + " ".join(f"{c}={t:.3f}" for c, t in zip(classes, thresholds)))
+    thresholds, source = _thresholds(model_path, classes, thresholds_path)
+    log(f"thresholds ({source}): " + " ".join(f"{c}={t:.3f}" for c, t in zip(classes, thresholds)))
     _check_writable(out_path)
     rows, records, streamed = [], [], []
     for path in files:
@@ -329,6 +325,29 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
     for scores, events in streamed:
         _plot_timeline(scores, events, classes, thresholds, Path(plot_dir))
     return pd.DataFrame.from_records(records), pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
+
+
+def _thresholds(model_path: Path, classes: list[str], given) -> tuple[np.ndarray, str]:
+    """``(thresholds (classes,), where they came from)``: ``given`` (a file, or one number
+    for every tag), else the model's run's calibrated ones, else 0.5."""
+    from kerastag.formats.thresholds import read_thresholds, thresholds_path_for_model
+
+    if given is not None and _is_number(str(given)):
+        value = check_number("--thresholds", float(str(given)), minimum=0.0, maximum=1.0,
+                             error=ConfigError)
+        return np.full(len(classes), value, np.float32), f"--thresholds {value:g}"
+    source = given or thresholds_path_for_model(model_path)
+    if source is None:
+        return np.full(len(classes), 0.5, np.float32), "default"
+    return read_thresholds(source, classes).astype(np.float32), str(source)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_writable(out_path: Path) -> None:

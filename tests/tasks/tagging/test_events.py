@@ -320,3 +320,16 @@ def test_events_on_ten_minutes_match_the_ground_truth(trained_tagger, long_recor
           f"segment F1 {scores['segment_f1']:.3f}")
     assert scores["event_onset_f1"] >= 0.4
     assert scores["segment_f1"] >= 0.5
+
+
+def test_one_number_sets_every_tags_threshold(untrained_tagger, tmp_path):
+    wav = noise_wav(tmp_path / "x.wav", 5.0)
+    out = tmp_path / "e.tsv"
+    result = invoke("predict", untrained_tagger, wav, "--events", out, "--thresholds", "0")
+    assert result.exit_code == 0, result.output
+    assert "thresholds (--thresholds 0): c=0.000" in result.output
+    found = pd.read_csv(out, sep="\t")  # every frame is over 0: one event per tag, all long
+    assert sorted(found.event_label) == sorted(TAGS)
+    assert (found.onset == 0).all() and (found.offset == 5.0).all()
+    assert_one_line_error(invoke("predict", untrained_tagger, wav, "--events", out,
+                                 "--thresholds", "1.5"), "--thresholds")
