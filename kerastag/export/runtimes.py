@@ -20,20 +20,24 @@ from pathlib import Path
 import numpy as np
 
 
-def load(folder):
-    """``run(audio (batch, samples) float32) -> {output name: array}`` of an export."""
+def load(folder, *, threads: int | None = None):
+    """``run(audio (batch, samples) float32) -> {output name: array}`` of an export.
+
+    ``threads``: intra-op threads of onnxruntime and LiteRT (None: their defaults);
+    TensorFlow's are process-wide (``tf.config.threading``, before TensorFlow starts).
+    """
     folder = Path(folder)
     metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     artifact = folder / metadata["artifact"]
     loaders = {"saved_model": _saved_model, "onnx": _onnx, "litert": _litert}
-    return loaders[metadata["export_format"]](artifact, metadata["signature"])
+    return loaders[metadata["export_format"]](artifact, metadata["signature"], threads)
 
 
 def _input_name(signature) -> str:
     return signature["inputs"][0]["name"]
 
 
-def _saved_model(path: Path, signature):
+def _saved_model(path: Path, signature, threads):
     import tensorflow as tf
 
     function = tf.saved_model.load(str(path)).signatures["serving_default"]
@@ -46,10 +50,15 @@ def _saved_model(path: Path, signature):
     return run
 
 
-def _onnx(path: Path, signature):
+def _onnx(path: Path, signature, threads):
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    session = onnxruntime.InferenceSession(str(path), options,
+                                           providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
     name = session.get_inputs()[0].name
 
@@ -60,10 +69,10 @@ def _onnx(path: Path, signature):
     return run
 
 
-def _litert(path: Path, signature):
+def _litert(path: Path, signature, threads):
     from ai_edge_litert.interpreter import Interpreter
 
-    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    runner = Interpreter(model_path=str(path), num_threads=threads).get_signature_runner()
     name = _input_name(signature)
 
     def run(audio):
