@@ -126,9 +126,9 @@ INPUT_NORMS = ("dataset", "batchnorm", "none")
 LR_SCHEDULES = ("none", "plateau", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ENGINES = ("local", "ray")
+"""Where a run's units train: one after another in this process, or as Ray tasks."""
 #: ``kerastag export --format`` (artifacts in :data:`kerastag.export.ARTIFACTS`).
 EXPORT_FORMATS = ("saved_model", "onnx", "litert")
-"""Where a run's units train: one after another in this process, or as Ray tasks."""
 
 
 def uses_alpha(mode: str) -> bool:

@@ -22,11 +22,37 @@ def deploy_model_for(model_path: Path, *, for_litert: bool = False):
     metadata = read_metadata(model_path, required=("task", "classes", "features"))
     task = metadata["task"]
     if task == "tagging":
-        return _tagger(model_path, metadata, for_litert)
-    if task == "classification":
-        return _classifier(model_path, metadata)
-    raise ModelError(f"{model_path}: kerastag export takes paper-A taggers and paper-B "
-                     f"networks; this model's task is {task!r}")
+        deployed, info = _tagger(model_path, metadata, for_litert)
+    elif task == "classification":
+        deployed, info = _classifier(model_path, metadata)
+    else:
+        raise ModelError(f"{model_path}: kerastag export takes paper-A taggers and paper-B "
+                         f"networks; this model's task is {task!r}")
+    _statistics_as_constants(deployed)
+    return deployed, info
+
+
+def _statistics_as_constants(model) -> None:
+    """Hold the statistics of every ``Normalization`` built from given values (the CRNN's
+    ``input_norm``) as numpy arrays, which a trace embeds as constants.
+
+    Keras builds them as eager tensors, which the traced function captures; tf2onnx (Keras'
+    ONNX export) makes every captured non-variable tensor a graph input without a value,
+    so the ONNX model asked for two more inputs beside ``audio``."""
+    import keras
+    import numpy as np
+
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.Normalization) and layer.input_mean is not None:
+            layer.mean = np.asarray(keras.ops.convert_to_numpy(layer.mean))
+            layer.variance = np.asarray(keras.ops.convert_to_numpy(layer.variance))
+
+
+def _all_layers(model):
+    for layer in model.layers:
+        yield layer
+        if hasattr(layer, "layers"):
+            yield from _all_layers(layer)
 
 
 def _spec(metadata):

@@ -34,8 +34,18 @@ def check_target(out_dir: Path) -> None:
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ModelError(f"{out_dir}: --out must be a folder; a file is in the way")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / METADATA_NAME).is_file():
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not _is_export(out_dir):
         raise ModelError(f"{out_dir}: not empty and not a kerastag export; choose another --out")
+
+
+def _is_export(folder: Path) -> bool:
+    """``folder`` holds a kerastag ``metadata.json`` (any other ``metadata.json`` is not
+    ours: the folder is replaced on export)."""
+    try:
+        data = json.loads((folder / METADATA_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("format") == FORMAT
 
 
 def write_metadata(path: Path, info: dict, *, fmt: str, artifact: str, signature: dict,
