@@ -101,15 +101,28 @@ def equal_error_rate(y_true, scores) -> float:
     Raises:
         MetricError: shapes differ, labels are not 0/1, or scores are not finite.
     """
+    segment = _eer_segment(y_true, scores)
+    if segment is None:
+        return float("nan")
+    points, _, i = segment
+    return _crossing(points[i - 1], points[i])
+
+
+def _eer_segment(y_true, scores):
+    """``(ROC points with (0, 0) in front, their thresholds, i)``: the EER lies on the
+    segment ``points[i - 1] -> points[i]``; None without positives or negatives. A
+    threshold of ``inf`` (nothing tagged) is given as the highest score."""
     y, s = _binary_inputs(y_true, scores)
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == y.size:
-        return float("nan")
-    fpr, tpr, _ = skm.roc_curve(y, s, drop_intermediate=True)
+        return None
+    fpr, tpr, thresholds = skm.roc_curve(y, s, drop_intermediate=True)
+    top = float(s.max())
     points = [(0.0, 0.0)] + list(zip(fpr.tolist(), tpr.tolist()))
+    levels = [top] + [t if np.isfinite(t) else top for t in thresholds.tolist()]
     # The last ROC point is (1, 1), which always satisfies the test, so i >= 1 exists.
     i = next(k for k, (f, t) in enumerate(points) if f + EER_EPS >= 1.0 - t)
-    return _crossing(points[i - 1], points[i])
+    return points, levels, i
 
 
 def eer_per_tag(y_true, scores) -> np.ndarray:
@@ -191,15 +204,10 @@ def eer_threshold(y_true, scores) -> float:
     Raises:
         MetricError: shapes differ, labels are not 0/1, or scores are not finite.
     """
-    y, s = _binary_inputs(y_true, scores)
-    n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == y.size:
+    segment = _eer_segment(y_true, scores)
+    if segment is None:
         return float("nan")
-    fpr, tpr, thresholds = skm.roc_curve(y, s, drop_intermediate=True)
-    top = float(s.max())
-    points = [(0.0, 0.0)] + list(zip(fpr.tolist(), tpr.tolist()))
-    levels = [top] + [t if np.isfinite(t) else top for t in thresholds.tolist()]
-    i = next(k for k, (f, t) in enumerate(points) if f + EER_EPS >= 1.0 - t)
+    points, levels, i = segment
     (f1, t1), (f2, t2) = points[i - 1], points[i]
     eer = _crossing(points[i - 1], points[i])
     if abs(f2 - f1) < EER_EPS:

@@ -104,18 +104,13 @@ def _export(deployed, fmt: str, artifact: Path) -> None:
 
 def _failing_layer(deployed, exc: Exception) -> str:
     """`` (layer NAME)`` when the converter's message names one of the model's layers."""
+    from kerastag.export.build import all_layers
+
     text = str(exc)
-    for layer in _all_layers(deployed):
+    for layer in all_layers(deployed):
         if f"/{layer.name}/" in text or f"'{layer.name}'" in text:
             return f" (layer {layer.name!r})"
     return ""
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
 
 
 def _first_line(exc: Exception) -> str:

@@ -42,17 +42,18 @@ def _statistics_as_constants(model) -> None:
     import keras
     import numpy as np
 
-    for layer in _all_layers(model):
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.Normalization) and layer.input_mean is not None:
             layer.mean = np.asarray(keras.ops.convert_to_numpy(layer.mean))
             layer.variance = np.asarray(keras.ops.convert_to_numpy(layer.variance))
 
 
-def _all_layers(model):
+def all_layers(model):
+    """Every layer of ``model``, nested models' layers included (depth first)."""
     for layer in model.layers:
         yield layer
         if hasattr(layer, "layers"):
-            yield from _all_layers(layer)
+            yield from all_layers(layer)
 
 
 def _spec(metadata):

@@ -332,8 +332,9 @@ def _thresholds(model_path: Path, classes: list[str], given) -> tuple[np.ndarray
     for every tag), else the model's run's calibrated ones, else 0.5."""
     from kerastag.formats.thresholds import read_thresholds, thresholds_path_for_model
 
-    if given is not None and _is_number(str(given)):
-        value = check_number("--thresholds", float(str(given)), minimum=0.0, maximum=1.0,
+    number = _as_number(given)
+    if number is not None:
+        value = check_number("--thresholds", number, minimum=0.0, maximum=1.0,
                              error=ConfigError)
         return np.full(len(classes), value, np.float32), f"--thresholds {value:g}"
     source = given or thresholds_path_for_model(model_path)
@@ -342,12 +343,12 @@ def _thresholds(model_path: Path, classes: list[str], given) -> tuple[np.ndarray
     return read_thresholds(source, classes).astype(np.float32), str(source)
 
 
-def _is_number(text: str) -> bool:
+def _as_number(given) -> float | None:
+    """``given`` as a float when it is one number (not a file name), else None."""
     try:
-        float(text)
+        return None if given is None else float(str(given))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def _check_writable(out_path: Path) -> None:
