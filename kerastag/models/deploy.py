@@ -8,7 +8,7 @@ layers in ``keras.ops`` (the time axis stays dynamic, so any length is accepted)
 * paper A: the audio is zero-padded to a whole number of 4 s windows; each window is
   scored on its own; a tag's clip score is its maximum over the windows and the frame
   outputs of the windows are laid end to end (:class:`AudioWindows`,
-  :class:`MergeWindows`);
+  :class:`JoinWindows`);
 * paper B: the whole clip's features are cut into windows of ``length`` frames every
   ``hop`` (one more aligned to the clip's end when the last one stops short, a short clip
   padded with ``pad_value``), and the clip's probabilities are their mean
@@ -64,7 +64,7 @@ class AudioWindows(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="kerastag")
-class MergeWindows(keras.layers.Layer):
+class JoinWindows(keras.layers.Layer):
     """Per-window outputs back to recordings: inputs ``[per_window, audio]``.
 
     ``mode="max"``: ``(batch * windows, classes)`` -> ``(batch, classes)``, the maximum
@@ -75,7 +75,7 @@ class MergeWindows(keras.layers.Layer):
     def __init__(self, mode: str, **kwargs):
         super().__init__(**kwargs)
         if mode not in ("max", "concat"):
-            raise ModelError(f"MergeWindows: mode must be 'max' or 'concat', got {mode!r}")
+            raise ModelError(f"JoinWindows: mode must be 'max' or 'concat', got {mode!r}")
         self.mode = mode
 
     def call(self, inputs):
@@ -198,9 +198,9 @@ def build_tagging_deploy_model(model: keras.Model, spec, *, window_samples: int)
     audio = keras.Input((None,), name="audio")
     windows = AudioWindows(window_samples, name="windows")(audio)
     outputs = frames(front_end_for(spec)(windows))
-    merged = {"clip": MergeWindows("max", name="clip")([outputs["clip"], audio])}
+    merged = {"clip": JoinWindows("max", name="clip")([outputs["clip"], audio])}
     for name in TAGGER_OUTPUTS[1:]:
-        merged[name] = MergeWindows("concat", name=name)([outputs[name], audio])
+        merged[name] = JoinWindows("concat", name=name)([outputs[name], audio])
     return keras.Model(audio, merged, name=f"{model.name}_deploy")
 
 

@@ -22,7 +22,7 @@ from kerastag.errors import ModelError
 from kerastag.features.dcase2016 import MfccFrames
 from kerastag.features.specs import LogMelA, TimeFrequencyB, Wave
 from kerastag.models import frontends
-from kerastag.models.deploy import AudioWindows, FeatureWindows, MergeWindows, WindowMean
+from kerastag.models.deploy import AudioWindows, FeatureWindows, JoinWindows, WindowMean
 from kerastag.models.frontends import (LogMelFrontEnd, TimeFrequencyFrontEnd, WaveFrontEnd,
                                        front_end_for)
 from kerastag.tasks.classification.excerpts import predict_clips, window_starts
@@ -215,9 +215,9 @@ def test_merge_windows_max_and_concat(samples, windows):
     audio = np.zeros((2, samples), np.float32)
     clip = rng.uniform(size=(2 * windows, 7)).astype("float32")
     frames = rng.uniform(size=(2 * windows, 124, 7)).astype("float32")
-    merged = keras.ops.convert_to_numpy(MergeWindows("max")([clip, audio]))
+    merged = keras.ops.convert_to_numpy(JoinWindows("max")([clip, audio]))
     np.testing.assert_array_equal(merged, clip.reshape(2, windows, 7).max(axis=1))
-    laid = keras.ops.convert_to_numpy(MergeWindows("concat")([frames, audio]))
+    laid = keras.ops.convert_to_numpy(JoinWindows("concat")([frames, audio]))
     assert laid.shape == (2, windows * 124, 7)
     for k in range(2):  # recording k's windows, end to end
         np.testing.assert_array_equal(laid[k], np.concatenate(frames[k * windows:(k + 1) * windows]))
@@ -225,7 +225,7 @@ def test_merge_windows_max_and_concat(samples, windows):
 
 def test_merge_windows_refuses_an_unknown_mode():
     with pytest.raises(ModelError, match="mode must be 'max' or 'concat', got 'mean'"):
-        MergeWindows("mean")
+        JoinWindows("mean")
 
 
 # ------------------------------------------------------------------ paper B's windowing
@@ -308,8 +308,8 @@ def _tagger_like(window: int) -> keras.Model:
     frames = keras.layers.Dense(3, activation="sigmoid", name="frames")(logmel)
     clip = keras.layers.GlobalMaxPooling1D(name="pool")(frames)
     return keras.Model(audio, {
-        "clip": MergeWindows("max", name="clip")([clip, audio]),
-        "localization": MergeWindows("concat", name="localization")([frames, audio]),
+        "clip": JoinWindows("max", name="clip")([clip, audio]),
+        "localization": JoinWindows("concat", name="localization")([frames, audio]),
     })
 
 

@@ -107,3 +107,22 @@ def test_layers_reload_in_fresh_process(model_harness, tmp_path):
     assert reloaded["grouped"]["classes"]["g"] == "kerastag.models.layers.GroupedConv2D"
     assert reloaded["pooling"]["classes"]["attention"] == "kerastag.models.layers.NormalizeOverTime"
     assert reloaded["pooling"]["outputs"]["output"].shape == (2, 3)
+
+
+def test_every_registered_kerastag_class_has_its_own_name():
+    """Keras registers ``kerastag>ClassName``: a second class of the same name silently
+    takes the first one's place, and files saved with the first no longer load."""
+    import ast
+    from pathlib import Path
+
+    import kerastag
+
+    registered = {}
+    for path in sorted(Path(kerastag.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                    "register_keras_serializable" in ast.unparse(d) for d in node.decorator_list):
+                registered.setdefault(node.name, []).append(str(path.name))
+    assert len(registered) > 10
+    clashes = {name: files for name, files in registered.items() if len(files) > 1}
+    assert not clashes
