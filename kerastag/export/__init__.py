@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from kerastag.errors import ModelError
@@ -95,8 +96,10 @@ def _export(deployed, fmt: str, artifact: Path) -> None:
 
     signature = [keras.InputSpec(shape=(None, None), dtype="float32", name="audio")]
     try:
-        deployed.export(str(artifact), format=ARTIFACTS[fmt][0], verbose=False,
-                        input_signature=signature)
+        with warnings.catch_warnings():  # tf2onnx's numpy 2 FutureWarnings, nothing to act on
+            warnings.simplefilter("ignore", FutureWarning)
+            deployed.export(str(artifact), format=ARTIFACTS[fmt][0], verbose=False,
+                            input_signature=signature)
     except Exception as exc:  # converters raise anything; name what failed
         raise ModelError(f"{deployed.name}: the {fmt} converter cannot hold this model"
                          f"{_failing_layer(deployed, exc)} ({_first_line(exc)})") from None

@@ -159,16 +159,33 @@ def test_gmm_refuses_a_tag_without_chunks_and_damaged_files(tmp_path):
         load_model(bad)
 
 
-def test_predict_names_what_scores_a_baseline_model(tmp_path):
+def test_predict_scores_a_gmm_from_audio_window_by_window(tmp_path):
+    """``kerastag predict`` on a ``.gmm.json``: MFCC frames of each 4 s window (the
+    family's input), the windows' mean log-likelihood ratios, the maximum over windows;
+    a tag is present at a ratio >= 0."""
+    from kerastag.config import features_from_data
     from kerastag.formats.model_file import save_model
     from kerastag.models.gmm import TagGmms
+    from kerastag.names import FAMILY_INPUTS
     from kerastag.predict import predict_files
 
-    x, y = _frames()
-    path = save_model(TagGmms.fit(x, y, n_components=2), tmp_path / "fold0.gmm.json",
+    features = dict(FAMILY_INPUTS["dcase2016_gmm"])
+    spec = features_from_data(features).spec()
+    rng = np.random.default_rng(0)
+    quiet, loud = (rng.normal(scale=s, size=(6, 64000)).astype(np.float32) for s in (0.01, 0.3))
+    x = np.stack([spec.compute(w) for w in np.concatenate([quiet, loud])])
+    y = np.zeros((12, 2))
+    y[6:, 0] = 1
+    y[::2, 1] = 1
+    gmm = TagGmms.fit(x, y, n_components=2)
+    path = save_model(gmm, tmp_path / "fold0.gmm.json",
                       {"task": "tagging", "family": "dcase2016_gmm", "classes": ["a", "b"],
-                       "features": {"type": "mfcc_frames"}})
-    wav = tmp_path / "a.wav"
-    sf.write(wav, np.zeros(16000, np.float32), 16000)
-    with pytest.raises(ModelError, match="this is a dcase2016_gmm baseline, scored .* evaluate"):
-        predict_files(path, [wav])
+                       "features": features})
+    wav = tmp_path / "a.wav"  # 6 s: two windows, the second zero-padded
+    audio = np.concatenate([quiet[0], loud[0][:32000]])
+    sf.write(wav, audio, 16000, subtype="FLOAT")
+    frame = predict_files(path, [wav])
+    windows = [audio[:64000], np.concatenate([audio[64000:], np.zeros(32000, np.float32)])]
+    expected = gmm.predict(np.stack([spec.compute(w) for w in windows])).max(axis=0)
+    np.testing.assert_allclose(frame[["a", "b"]].to_numpy()[0], expected, atol=1e-4)
+    assert frame["tags"][0].split() == [c for c, v in zip("ab", expected) if v >= 0]

@@ -1,11 +1,17 @@
-"""Tagging audio files with a saved paper-A model.
+"""Tagging audio files with a saved paper-A model: the CRNN or a Table 1 baseline.
 
 A clip of any sample rate is resampled to the model's feature rate. Clips are scored in
 consecutive 4 s windows (the training chunk length): a clip shorter than 4 s is
 zero-padded to one window; a longer one is zero-padded to a whole number of windows.
 A tag's clip score is its **maximum over the windows** (a tag is present when it occurs
-anywhere in the clip). Frame-level outputs of the windows, laid end to end, give the
-localization and attention curves of the plots.
+anywhere in the clip). Frame-level outputs of the CRNN's windows, laid end to end, give
+the localization and attention curves of the plots.
+
+Table 1's baselines are scored the same way on their own inputs (MFCC frames of the mono
+file for the DAE-DNN and the MFCC-GMM; the log-mel + IMD of the stereo 48 kHz file, the
+file CHiME-Home calls ``<chunk>.48kHz.wav``, for the CGRNN and ATT-LOC). They have no
+frame outputs to plot. The MFCC-GMM's scores are log-likelihood ratios, not
+probabilities: a tag is present when its ratio is at least 0 (equal likelihoods).
 """
 
 from __future__ import annotations
@@ -19,8 +25,9 @@ import pandas as pd
 
 from kerastag.audio import load_audio
 from kerastag.config import features_from_data
-from kerastag.errors import ModelError
+from kerastag.errors import AudioError, ModelError
 from kerastag.formats.model_file import load_model, read_metadata
+from kerastag.names import FAMILY_INPUTS
 
 
 @dataclasses.dataclass
@@ -35,7 +42,7 @@ class ClipPrediction:
 
 
 def load_tagger(model_path: Path):
-    """(model, frame-level model, metadata, feature spec) of a saved tagging model."""
+    """(model, frame-level model, metadata, feature spec) of a saved paper-A CRNN."""
     from kerastag.models.crnn import frame_level_model
 
     metadata = read_metadata(model_path, required=("task", "classes", "features"))
@@ -43,9 +50,8 @@ def load_tagger(model_path: Path):
         raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
     family = metadata.get("family", "crnn_attloc")
     if family != "crnn_attloc":
-        raise ModelError(f"{model_path}: kerastag predict scores paper A's CRNN; this is a "
-                         f"{family} baseline, scored on its dataset by 'kerastag evaluate' "
-                         f"on its run folder")
+        raise ModelError(f"{model_path}: the {family} baseline has no frame-level outputs; "
+                         f"frame outputs (--events, --plot) need paper A's CRNN")
     model = load_model(model_path)
     return model, frame_level_model(model), metadata, features_from_data(metadata["features"]).spec()
 
@@ -81,11 +87,15 @@ def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPre
 
 def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5,
                   plot_dir: Path | None = None) -> pd.DataFrame:
-    """Paper-A tagging: the tags over ``threshold``; optional plots per clip.
+    """Paper-A tagging: the tags over ``threshold``; optional plots per clip (the CRNN).
 
     Every file is scored before the first plot is written, so a bad file stops the
     command without leaving some plots behind.
     """
+    metadata = read_metadata(model_path, required=("task", "classes", "features"))
+    if metadata.get("family", "crnn_attloc") != "crnn_attloc":
+        return _predict_baseline_files(model_path, metadata, files, threshold=threshold,
+                                       plot_dir=plot_dir)
     _, frame_model, metadata, spec = load_tagger(model_path)
     classes = metadata["classes"]
     results = [predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
@@ -99,6 +109,46 @@ def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5
         for result in results:
             _plot(result, classes, spec, Path(plot_dir))
     return pd.DataFrame.from_records(records)
+
+
+def _predict_baseline_files(model_path: Path, metadata: dict, files: list[Path], *,
+                            threshold: float, plot_dir: Path | None) -> pd.DataFrame:
+    """A Table 1 baseline's clip scores (see the module docstring)."""
+    family = metadata["family"]
+    if family not in FAMILY_INPUTS:
+        raise ModelError(f"{model_path}: unknown model family {family!r} for tagging")
+    if plot_dir is not None:
+        raise ModelError(f"{model_path}: --plot draws the CRNN's frame-level outputs, which "
+                         f"the {family} baseline does not have")
+    model = load_model(model_path)
+    spec = features_from_data(metadata["features"]).spec()
+    chunk = metadata.get("chunk_seconds", 4.0)
+    scores = np.stack([baseline_clip_scores(model, spec, path, chunk, family) for path in files])
+    if family == "dcase2016_gmm":
+        threshold = 0.0  # log-likelihood ratios: present when at least as likely
+    classes = metadata["classes"]
+    frame = pd.DataFrame(scores.round(4), columns=list(classes))
+    frame.insert(0, "file", [str(path) for path in files])
+    frame["tags"] = [" ".join(c for c, v in zip(classes, row) if v >= threshold) for row in scores]
+    return frame
+
+
+def baseline_clip_scores(model, spec, path: Path, chunk_seconds: float, family: str) -> np.ndarray:
+    """``(classes,)`` clip scores of a Table 1 baseline: its input computed on each 4 s
+    window of the file (zero-padded), the maximum over windows."""
+    stereo = spec.channels == 2
+    wave = load_audio(path, sample_rate=spec.sample_rate, mono=not stereo)
+    if stereo and wave.shape[0] != 2:
+        raise AudioError(f"{path}: the {family} baseline reads a stereo file (its input is "
+                         f"the log-mel + inter-channel magnitude difference, from CHiME-Home's "
+                         f"<chunk>.48kHz.wav); this file has {wave.shape[0]} channel(s)")
+    window = int(round(chunk_seconds * spec.sample_rate))
+    n_windows = max(1, math.ceil(wave.shape[-1] / window))
+    padded = np.zeros(wave.shape[:-1] + (n_windows * window,), np.float32)
+    padded[..., :wave.shape[-1]] = wave
+    features = np.stack([spec.compute(padded[..., k * window:(k + 1) * window])
+                         for k in range(n_windows)])
+    return np.asarray(model.predict(features, verbose=0), np.float32).max(axis=0)
 
 
 def _plot(result: ClipPrediction, classes, spec, plot_dir: Path) -> Path:

@@ -166,3 +166,34 @@ def test_saved_gmm_scores_the_same_in_a_fresh_process(table1_run, tmp_path):
                           env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[3])))
     assert done.returncode == 0, done.stderr[-2000:]
     np.testing.assert_array_equal(np.load(tmp_path / "scores.npy"), saved["scores"])
+
+
+@pytest.mark.parametrize("row", BASELINES)
+def test_predict_scores_a_baseline_from_its_audio_as_the_run_did(table1_run, tmp_path, row):
+    """``kerastag predict`` on a baseline's model reads the file its input comes from
+    (the 16 kHz mono chunk for MFCC frames, the 48 kHz stereo one for the IMD) and gives
+    the run's out-of-fold scores of those chunks; a 16 kHz mono file for an IMD model,
+    or --plot, is a one-line error."""
+    from click.testing import CliRunner
+
+    from kerastag.cli import main
+
+    _, out, _ = table1_run
+    saved = np.load(out / "predictions" / row / "fold0.npz")
+    chunks = sorted((out.parent / "demo").rglob("chunks"))[0]
+    stream = "48kHz" if row.endswith("_imd") else "16kHz"
+    wavs = [chunks / f"{clip_id}.{stream}.wav" for clip_id in saved["clip_ids"][:3]]
+    model = next((out / "models" / row).glob("fold0.*"))
+    result = CliRunner().invoke(main, ["predict", str(model), *map(str, wavs),
+                                       "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(scores.iloc[:, 1:8].to_numpy(), saved["scores"][:3], atol=2e-4)
+    if row.endswith("_imd"):
+        mono = chunks / f"{saved['clip_ids'][0]}.16kHz.wav"
+        failed = CliRunner().invoke(main, ["predict", str(model), str(mono)])
+        assert failed.exit_code == 2 and "stereo" in failed.output, failed.output
+    failed = CliRunner().invoke(main, ["predict", str(model), str(wavs[0]), "--plot",
+                                       str(tmp_path / "plots")])
+    assert failed.exit_code == 2 and "frame-level outputs" in failed.output, failed.output
+    assert not (tmp_path / "plots").exists()
