@@ -18,7 +18,7 @@ import click
 
 from kerastag import __version__
 from kerastag.errors import ConfigError, KerastagError
-from kerastag.names import DEMO_LAYOUTS, ENGINES, EXPORT_FORMATS, LAYOUTS
+from kerastag.names import CALIBRATION_CRITERIA, DEMO_LAYOUTS, ENGINES, EXPORT_FORMATS, LAYOUTS
 
 LAYOUT_CHOICES = click.Choice(list(LAYOUTS))
 DEMO_LAYOUT_CHOICES = click.Choice(list(DEMO_LAYOUTS))
@@ -341,7 +341,7 @@ def export_command(model_path, fmt, out_dir, thresholds_path):
 
 @main.command("calibrate")
 @click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path))
-@click.option("--criterion", type=click.Choice(["eer", "f1"]), default="eer", show_default=True,
+@click.option("--criterion", type=click.Choice(CALIBRATION_CRITERIA), default="eer", show_default=True,
               help="Each tag's threshold at its equal-error point or at its best F1.")
 @friendly_errors
 @needs_tensorflow

@@ -129,6 +129,10 @@ ENGINES = ("local", "ray")
 """Where a run's units train: one after another in this process, or as Ray tasks."""
 #: ``kerastag export --format`` (artifacts in :data:`kerastag.export.ARTIFACTS`).
 EXPORT_FORMATS = ("saved_model", "onnx", "litert")
+#: ``kerastag calibrate --criterion``: a tag's threshold at the equal-error point of its
+#: ROC curve (:func:`kerastag.metrics.eer_threshold`) or at its best F1
+#: (:func:`kerastag.metrics.max_f1_threshold`).
+CALIBRATION_CRITERIA = ("eer", "f1")
 
 
 def uses_alpha(mode: str) -> bool:

@@ -49,3 +49,9 @@ def test_nothing_close_gives_no_suggestion():
 def test_uses_alpha_only_for_the_beta_modes():
     assert [m for m in names.MIXING_MODES if names.uses_alpha(m)] == \
         ["mixup", "mixup_lp", "extrapolation"]
+
+
+def test_export_formats_are_the_exporters_artifacts():
+    from kerastag.export import ARTIFACTS
+
+    assert names.EXPORT_FORMATS == tuple(ARTIFACTS)

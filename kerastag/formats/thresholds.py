@@ -37,13 +37,12 @@ import numpy as np
 
 from kerastag.errors import ThresholdError
 from kerastag.fileio import atomic_path, write_text_atomic
+from kerastag.names import CALIBRATION_CRITERIA
 
 FORMAT = "kerastag-thresholds"
 VERSION = 1
-#: How ``kerastag calibrate`` chooses a tag's threshold: at the equal-error point of its
-#: ROC curve (:func:`kerastag.metrics.eer_threshold`) or at its best F1
-#: (:func:`kerastag.metrics.max_f1_threshold`).
-CRITERIA = ("eer", "f1")
+#: How ``kerastag calibrate`` chooses a tag's threshold (see the registry of names).
+CRITERIA = CALIBRATION_CRITERIA
 REQUIRED_KEYS = ("format", "version", "classes", "thresholds")
 THRESHOLDS_DIR = "thresholds"
 SUMMARY_FILE = "thresholds.csv"
