@@ -431,3 +431,14 @@ def test_a_failed_export_leaves_nothing_behind(fmt, small_classifier, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]  # no .fresh.*.tmp
     assert [p.name for p in earlier.iterdir()] == ["metadata.json"]
     assert (earlier / "metadata.json").read_text() == '{"format": "kerastag-export"}'
+
+
+def test_a_missing_converter_says_which_extra_to_install(small_classifier, tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tf2onnx" else real(name, *a))
+    one_line_error(invoke("export", small_classifier, "--format", "onnx", "--out", tmp_path / "x"),
+                   "export to onnx needs tf2onnx", "kerastag[export]")
+    assert not (tmp_path / "x").exists()
