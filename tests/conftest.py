@@ -147,6 +147,8 @@ SLOW_FILES_FIRST = (
     "tasks/stacking/test_demo_stacking.py",
     "tasks/tagging/test_table1_rows.py",
     "runner/test_run.py",
+    "tasks/tagging/test_events.py",
+    "export/test_export.py",
     "tasks/classification/test_task.py",
     "runner/test_ray_engine.py",
     "models/test_networks.py",
