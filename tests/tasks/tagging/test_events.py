@@ -234,21 +234,15 @@ def test_bad_hop_is_one_line_error(untrained_tagger, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trained_tagger(tmp_path_factory):
+def trained_tagger(tmp_path_factory, train_crnn_row):
     """Paper A's slim demo CRNN trained on fold 0 of the full-size demo (200 development
     chunks), as experiments/demo_events.yaml does on every fold."""
     base = tmp_path_factory.mktemp("events_run")
-    config = base / "events.yaml"
-    config.write_text(
-        f"name: events\nseed: 0\ndataset: {{path: {base / 'demo'}, demo: true}}\n"
-        f"features: {{cache_dir: {base / 'cache'}, workers: 1}}\n"
-        f"model: {{filters: [8, 8, 16, 16, 16, 16, 16], rnn_units: 16}}\n"
-        f"training: {{batch_size: 44, epochs: 20, learning_rate: 0.003, patience: 5, "
-        f"folds: [0], verbose: 0}}\n"
-        f"rows:\n  - {{mixing: mixup, alpha: 1.5}}\n")
-    result = invoke("run", config, "--out", base / "out")
-    assert result.exit_code == 0, result.output
-    return base / "out" / "models" / "mixup_a1.5" / "fold0.keras"
+    return train_crnn_row(
+        base, dataset=f"{{path: {base / 'demo'}, demo: true}}",
+        model="{filters: [8, 8, 16, 16, 16, 16, 16], rnn_units: 16}",
+        training="{batch_size: 44, epochs: 20, learning_rate: 0.003, patience: 5, "
+                 "folds: [0], verbose: 0}")
 
 
 @pytest.fixture(scope="module")
@@ -333,3 +327,25 @@ def test_one_number_sets_every_tags_threshold(untrained_tagger, tmp_path):
     assert (found.onset == 0).all() and (found.offset == 5.0).all()
     assert_one_line_error(invoke("predict", untrained_tagger, wav, "--events", out,
                                  "--thresholds", "1.5"), "--thresholds")
+
+
+def test_a_bad_recording_stops_the_command_naming_it_and_writes_no_event_list(
+        untrained_tagger, tmp_path):
+    good = noise_wav(tmp_path / "good.wav", 5.0)
+    audio = 0.1 * np.ones(16000 * 6, np.float32)
+    audio[16000 * 5 + 8] = np.nan  # 5.0005 s into the file, in the third 2 s block
+    sf.write(tmp_path / "nan.wav", audio, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "empty.wav", np.zeros(0, np.float32), 16000)
+    out = tmp_path / "e.tsv"
+    assert_one_line_error(invoke("predict", untrained_tagger, good, tmp_path / "nan.wav",
+                                 "--events", out, "--block", "2"), "nan.wav", "NaN", "5.000 s")
+    assert_one_line_error(invoke("predict", untrained_tagger, good, tmp_path / "empty.wav",
+                                 "--events", out), "empty.wav", "no samples")
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.wav", "good.wav", "nan.wav"]
+
+
+def test_events_into_a_folder_is_one_line_error(untrained_tagger, tmp_path):
+    wav = noise_wav(tmp_path / "x.wav", 1.0)
+    assert_one_line_error(invoke("predict", untrained_tagger, wav, "--events", tmp_path),
+                          str(tmp_path), "expects a file name")
