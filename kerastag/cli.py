@@ -286,8 +286,8 @@ def predict_command(model_path, paths, threshold, out_csv, plot_dir, events_path
     stack folder (every level-1 model, then the XGBoost level 2); with --events, find
     when each tag occurs."""
     if events_path is None:
-        _refuse_event_options(thresholds_path=thresholds_path, hop=hop, median=median,
-                              min_event=min_event, min_gap=min_gap, block=block)
+        _refuse_event_options("thresholds_path", "hop", "median", "min_event", "min_gap",
+                              "block")
         from kerastag.predict import predict_files
 
         frame = predict_files(model_path, paths, threshold=threshold, out_csv=out_csv,
@@ -308,15 +308,13 @@ def predict_command(model_path, paths, threshold, out_csv, plot_dir, events_path
         click.echo(f"scores: {out_csv}")
 
 
-_EVENT_DEFAULTS = {"thresholds_path": None, "hop": 1.0, "median": 0.25, "min_event": 0.1,
-                   "min_gap": 0.1, "block": 30.0}
-
-
-def _refuse_event_options(**given) -> None:
-    """A one-line usage error for --events options given without --events."""
-    extra = [name for name, value in given.items() if value != _EVENT_DEFAULTS[name]]
-    if extra:
-        flags = ", ".join("--" + name.replace("_path", "").replace("_", "-") for name in extra)
+def _refuse_event_options(*names: str) -> None:
+    """A one-line error for --events options given on the command line without --events."""
+    context = click.get_current_context()
+    given = [name for name in names
+             if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
+    if given:
+        flags = ", ".join("--" + name.replace("_path", "").replace("_", "-") for name in given)
         raise ConfigError(f"{flags} only apply with --events")
 
 
@@ -327,7 +325,8 @@ def _refuse_event_options(**given) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Folder to write: the artifact and metadata.json.")
 @click.option("--thresholds", "thresholds_path", type=click.Path(path_type=Path), default=None,
-              help="Per-tag thresholds for metadata.json (default: the run's calibrated ones).")
+              help="Per-tag thresholds for metadata.json (a file, or one number for every "
+                   "tag; default: the run's calibrated ones).")
 @friendly_errors
 @needs_tensorflow
 def export_command(model_path, fmt, out_dir, thresholds_path):

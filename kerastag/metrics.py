@@ -108,14 +108,22 @@ def equal_error_rate(y_true, scores) -> float:
     return _crossing(points[i - 1], points[i])
 
 
+def _two_class_inputs(y_true, scores) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(y, s)`` of :func:`_binary_inputs`, or None when ``y`` has no positives or no
+    negatives (no ROC curve, no threshold)."""
+    y, s = _binary_inputs(y_true, scores)
+    n_pos = int(y.sum())
+    return None if n_pos == 0 or n_pos == y.size else (y, s)
+
+
 def _eer_segment(y_true, scores):
     """``(ROC points with (0, 0) in front, their thresholds, i)``: the EER lies on the
     segment ``points[i - 1] -> points[i]``; None without positives or negatives. A
     threshold of ``inf`` (nothing tagged) is given as the highest score."""
-    y, s = _binary_inputs(y_true, scores)
-    n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == y.size:
+    inputs = _two_class_inputs(y_true, scores)
+    if inputs is None:
         return None
+    y, s = inputs
     fpr, tpr, thresholds = skm.roc_curve(y, s, drop_intermediate=True)
     top = float(s.max())
     points = [(0.0, 0.0)] + list(zip(fpr.tolist(), tpr.tolist()))
@@ -237,11 +245,10 @@ def max_f1_threshold(y_true, scores) -> float:
     Raises:
         MetricError: shapes differ, labels are not 0/1, or scores are not finite.
     """
-    y, s = _binary_inputs(y_true, scores)
-    n_pos = int(y.sum())
-    if n_pos == 0 or n_pos == y.size:
+    inputs = _two_class_inputs(y_true, scores)
+    if inputs is None:
         return float("nan")
-    precision, recall, thresholds = skm.precision_recall_curve(y, s)
+    precision, recall, thresholds = skm.precision_recall_curve(*inputs)
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     with np.errstate(invalid="ignore", divide="ignore"):
         f1 = np.where(precision + recall > 0,

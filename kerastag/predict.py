@@ -51,8 +51,7 @@ def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
     frame = resolve(PREDICTORS[task])(model_path, expand_paths(paths), threshold=threshold,
                                       plot_dir=plot_dir)
     if out_csv is not None:
-        with atomic_path(out_csv) as tmp:
-            frame.to_csv(tmp, index=False)
+        write_scores_csv(frame, out_csv)
     return frame
 
 
@@ -80,6 +79,12 @@ def predict_events(model_path: Path, paths, *, out_path: Path, thresholds_path: 
                                   settings=settings or EventSettings(), plot_dir=plot_dir,
                                   log=log)
     if out_csv is not None:
-        with atomic_path(out_csv) as tmp:
-            clips.to_csv(tmp, index=False)
+        write_scores_csv(clips, out_csv)
     return clips, events
+
+
+def write_scores_csv(frame: pd.DataFrame, out_csv: Path) -> Path:
+    """The scores frame as CSV at ``out_csv``, atomically."""
+    with atomic_path(out_csv) as tmp:
+        frame.to_csv(tmp, index=False)
+    return Path(out_csv)

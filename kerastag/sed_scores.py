@@ -41,6 +41,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from kerastag.checks import check_number
 from kerastag.errors import DatasetError
 from kerastag.fileio import atomic_path
 
@@ -129,10 +130,11 @@ def score_events(reference: str | os.PathLike | pd.DataFrame,
         DatasetError: a malformed list, a bad parameter, a label outside ``labels``, or
             estimated events none of whose files is in the reference.
     """
-    t_collar = _positive("t_collar", t_collar, allow_zero=True)
-    percentage_of_length = _positive("percentage_of_length", percentage_of_length,
-                                     allow_zero=True)
-    time_resolution = _positive("time_resolution", time_resolution)
+    t_collar = check_number("t_collar", t_collar, minimum=0.0, error=DatasetError)
+    percentage_of_length = check_number("percentage_of_length", percentage_of_length,
+                                        minimum=0.0, error=DatasetError)
+    time_resolution = check_number("time_resolution", time_resolution, above=0.0,
+                                   error=DatasetError)
     ref = _as_event_list(reference, "reference")
     est = _as_event_list(estimated, "estimated")
     files = list(dict.fromkeys(ref["filename"]))
@@ -293,19 +295,6 @@ def _number(value: Any) -> float | None:
     """A plain float, ``None`` for NaN."""
     value = float(value)
     return None if math.isnan(value) else value
-
-
-def _positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    """``value`` as a finite float > 0 (or >= 0)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number) or number < 0 or \
-            (number == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise DatasetError(f"{name}: expected a finite number {bound}, got {value!r}")
-    return number
 
 
 def _json_safe(value: Any) -> Any:

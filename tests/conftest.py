@@ -66,6 +66,13 @@ def model_harness():
 
 
 @pytest.fixture(scope="session")
+def train_crnn_row():
+    """``train_crnn_row(base, dataset=..., model=..., training=...)``: one paper-A CRNN
+    row trained by ``kerastag run`` under ``base``; returns its fold-0 ``.keras`` path."""
+    return helpers.train_crnn_row
+
+
+@pytest.fixture(scope="session")
 def assert_png():
     """``assert_png(path)``: a real PNG with something drawn in it."""
     return helpers.assert_png

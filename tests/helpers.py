@@ -27,6 +27,30 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+# --- a trained CRNN ------------------------------------------------------------------------
+
+
+def train_crnn_row(base: Path, *, dataset: str, model: str, training: str,
+                   row: str = "{mixing: mixup, alpha: 1.5}") -> Path:
+    """Train one paper-A CRNN row with ``kerastag run`` under ``base``; its fold-0 model.
+
+    ``dataset``, ``model`` and ``training`` are the YAML flow mappings of those sections;
+    the row must train fold 0 and be named ``mixup_a1.5`` unless ``row`` says otherwise.
+    """
+    from click.testing import CliRunner
+
+    from kerastag.cli import main
+
+    config = Path(base) / "row.yaml"
+    config.write_text(
+        f"name: row\nseed: 0\ndataset: {dataset}\n"
+        f"features: {{cache_dir: {Path(base) / 'cache'}, workers: 1}}\n"
+        f"model: {model}\ntraining: {training}\nrows:\n  - {row}\n")
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(Path(base) / "out")])
+    assert result.exit_code == 0, result.output
+    return next((Path(base) / "out" / "models").glob("*/fold0.keras"))
+
+
 # --- small assertions ------------------------------------------------------------------------
 
 def assert_png(path: Path) -> None:

@@ -55,8 +55,9 @@ def export_model(model_path: Path, fmt: str, out_dir: Path, *,
             ``kerastag run``).
         fmt: ``"saved_model"``, ``"onnx"`` or ``"litert"``.
         out_dir: the folder to create (an earlier kerastag export there is replaced).
-        thresholds_path: per-tag thresholds for ``metadata.json``; by default the
-            calibrated ones of the model's run (``kerastag calibrate``), if any.
+        thresholds_path: per-tag thresholds for ``metadata.json`` (a thresholds file, or
+            one number for every tag); by default the calibrated ones of the model's run
+            (``kerastag calibrate``), if any.
 
     Returns:
         ``out_dir``.
@@ -67,13 +68,14 @@ def export_model(model_path: Path, fmt: str, out_dir: Path, *,
     """
     from kerastag.export.build import deploy_model_for
     from kerastag.formats import export_metadata
+    from kerastag.formats.thresholds import thresholds_for_model
 
     check_format(fmt)
     model_path, out_dir = Path(model_path), Path(out_dir)
     export_metadata.check_target(out_dir)
     _check_converters(fmt)
     deployed, info = deploy_model_for(model_path, for_litert=fmt == "litert")
-    thresholds = _thresholds(model_path, info["classes"], thresholds_path)
+    thresholds, _ = thresholds_for_model(model_path, info["classes"], thresholds_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
@@ -128,13 +130,3 @@ def _check_converters(fmt: str) -> None:
     if missing:
         raise ModelError(f"export to {fmt} needs {', '.join(missing)}; install it with "
                          f"pip install 'kerastag[export]'")
-
-
-def _thresholds(model_path: Path, classes, thresholds_path: Path | None):
-    """Per-tag thresholds (list) from ``thresholds_path`` or the run's calibration."""
-    from kerastag.formats.thresholds import read_thresholds, thresholds_path_for_model
-
-    path = thresholds_path or thresholds_path_for_model(model_path)
-    if path is None:
-        return None
-    return [float(v) for v in read_thresholds(path, classes)]

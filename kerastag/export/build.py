@@ -88,10 +88,10 @@ def _tagger(model_path: Path, metadata: dict, for_litert: bool):
 
 
 def _classifier(model_path: Path, metadata: dict):
-    from kerastag.formats.model_file import load_model, read_metadata
+    from kerastag.formats.model_file import load_model, require_keys
     from kerastag.models.deploy import build_classification_deploy_model
 
-    metadata = read_metadata(model_path, required=("excerpt", "hop", "pad_value"))
+    require_keys(model_path, metadata, ("excerpt", "hop", "pad_value"))
     spec = _spec(metadata)
     deployed = build_classification_deploy_model(
         load_model(model_path), spec, length=metadata["excerpt"], hop=metadata["hop"],

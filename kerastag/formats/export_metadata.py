@@ -1,4 +1,6 @@
-"""``metadata.json`` of an exported model folder (``kerastag export``), writer and reader.
+"""``metadata.json`` of an exported model folder (``kerastag export``): the writer, and
+the check that a folder holds an earlier export. Deployments read the file with
+:mod:`kerastag.export.runtimes`, which must not import kerastag.
 
 An export folder holds one artifact (``saved_model/``, ``model.onnx`` or
 ``model.tflite``) and ``metadata.json``::
@@ -62,23 +64,6 @@ def write_metadata(path: Path, info: dict, *, fmt: str, artifact: str, signature
     }
     Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return Path(path)
-
-
-def read_metadata(folder: Path) -> dict:
-    """The ``metadata.json`` of an export folder; one-line ModelError if it is not one."""
-    path = Path(folder) / METADATA_NAME
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"{folder}: no {METADATA_NAME}; not a kerastag export folder") from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ModelError(f"{path}: not a kerastag export metadata file")
-    for key in ("artifact", "export_format", "classes", "sample_rate", "signature"):
-        if key not in data:
-            raise ModelError(f"{path}: missing key {key!r}")
-    return data
 
 
 def replace_folder(stage: Path, out_dir: Path) -> None:

@@ -63,7 +63,7 @@ def read_metadata(path: str | Path, required: tuple[str, ...] = ()) -> dict[str,
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
     if path.name.endswith(GMM_SUFFIX):
-        return _required(path, gmm_model.read_gmm_metadata(path), required)
+        return require_keys(path, gmm_model.read_gmm_metadata(path), required)
     try:
         with zipfile.ZipFile(path) as archive:
             if METADATA_MEMBER not in archive.namelist():
@@ -76,10 +76,11 @@ def read_metadata(path: str | Path, required: tuple[str, ...] = ()) -> dict[str,
                          f"the file is damaged, save the model again") from None
     if not isinstance(metadata, dict):
         raise ModelError(f"{path}: its {METADATA_MEMBER} is not a JSON object")
-    return _required(path, metadata, required)
+    return require_keys(path, metadata, required)
 
 
-def _required(path: Path, metadata: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
+def require_keys(path: Path, metadata: dict[str, Any], required: tuple[str, ...]) -> dict[str, Any]:
+    """``metadata`` (of the model file ``path``); ModelError naming the keys it lacks."""
     missing = [key for key in required if key not in metadata]
     if missing:
         raise ModelError(f"{path}: its metadata lacks {', '.join(missing)}")

@@ -35,6 +35,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from kerastag.checks import check_number
 from kerastag.errors import ThresholdError
 from kerastag.fileio import atomic_path, write_text_atomic
 from kerastag.names import CALIBRATION_CRITERIA
@@ -198,6 +199,32 @@ def read_thresholds(path: str | os.PathLike, classes: Sequence[str]) -> np.ndarr
         raise ThresholdError(f"{path}: no threshold for tags {', '.join(missing)}; expected "
                              f"one for each of {', '.join(classes)}")
     return np.array([given[tag] for tag in classes], dtype=np.float64)
+
+
+def thresholds_for_model(model_path: str | os.PathLike, classes: Sequence[str],
+                         given=None) -> tuple[np.ndarray | None, str | None]:
+    """The thresholds to use with a model, and where they came from.
+
+    Args:
+        model_path: the model (its run's calibration is looked up beside it).
+        classes: its tags, in output order.
+        given: what the user passed: a thresholds file, or one number for every tag.
+
+    Returns:
+        ``(float64 (classes,), source)``: ``given``, else the run's calibrated
+        thresholds (:func:`thresholds_path_for_model`); ``(None, None)`` when neither.
+
+    Raises:
+        ThresholdError: a number outside [0, 1], or a file that does not fit ``classes``.
+    """
+    if given is not None and _is_number(str(given)):
+        value = check_number("--thresholds", float(str(given)), minimum=0.0, maximum=1.0,
+                             error=ThresholdError)
+        return np.full(len(classes), value), f"--thresholds {value:g}"
+    source = given or thresholds_path_for_model(model_path)
+    if source is None:
+        return None, None
+    return read_thresholds(source, classes), str(source)
 
 
 def thresholds_path_for_model(model_path: str | os.PathLike) -> Path | None:

@@ -238,8 +238,6 @@ def static_unrolled(model: keras.Model, n_frames: int) -> keras.Model:
                     config[key]["config"]["unroll"] = True
         elif isinstance(layer, keras.layers.RNN):
             config["unroll"] = True
-        else:
-            return layer.__class__.from_config(config)
         return layer.__class__.from_config(config)
 
     shape = (int(n_frames),) + tuple(model.input.shape[2:])

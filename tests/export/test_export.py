@@ -100,21 +100,13 @@ def export(model: Path, fmt: str, out: Path, *extra):
 
 
 @pytest.fixture(scope="module")
-def tagger(chime_demo, tmp_path_factory) -> Path:
+def tagger(chime_demo, tmp_path_factory, train_crnn_row) -> Path:
     """A tiny CRNN trained 2 epochs on fold 0 of the CHiME-Home demo by ``kerastag run``."""
-    base = tmp_path_factory.mktemp("export_run")
-    config = base / "tiny.yaml"
-    config.write_text(
-        f"name: tiny_export\n"
-        f"dataset: {{path: {chime_demo[0]}}}\n"
-        f"features: {{cache_dir: {base / 'cache'}, workers: 1}}\n"
-        f"model: {{filters: [4, 4, 4, 8, 8, 8, 8], rnn_units: 4}}\n"
-        f"training: {{batch_size: 8, epochs: 2, patience: 1, folds: [0], verbose: 0, "
-        f"deterministic: true}}\n"
-        f"rows:\n  - {{mixing: mixup, alpha: 1.5}}\n")
-    result = invoke("run", config, "--out", base / "out")
-    assert result.exit_code == 0, result.output
-    return base / "out" / "models" / "mixup_a1.5" / "fold0.keras"
+    return train_crnn_row(
+        tmp_path_factory.mktemp("export_run"), dataset=f"{{path: {chime_demo[0]}}}",
+        model="{filters: [4, 4, 4, 8, 8, 8, 8], rnn_units: 4}",
+        training="{batch_size: 8, epochs: 2, patience: 1, folds: [0], verbose: 0, "
+                 "deterministic: true}")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from pathlib import Path
 
 import librosa
@@ -16,7 +15,6 @@ from kerastag.errors import AudioError, FeatureError
 from kerastag.features import (
     SPECS,
     FeatureResult,
-    FeatureSpec,
     LogMelA,
     TimeFrequencyB,
     Wave,

@@ -160,3 +160,23 @@ def test_thresholds_path_for_model(tmp_path):
     assert th.thresholds_path_for_model(run / "models" / "other" / "fold0.keras") is None
     assert th.thresholds_path_for_model(tmp_path / "loose.keras") is None
     assert th.thresholds_path_for_model("model.keras") is None
+
+
+def test_thresholds_for_model_takes_a_number_a_file_or_the_calibration(tmp_path):
+    run = tmp_path / "run"
+    model = run / "models" / "mixup_a1.5" / "fold0.keras"
+    assert th.thresholds_for_model(model, TAGS) == (None, None)
+    values, source = th.thresholds_for_model(model, TAGS, "0.3")
+    assert source == "--thresholds 0.3"
+    np.testing.assert_array_equal(values, np.full(7, 0.3))
+    with pytest.raises(ThresholdError, match="--thresholds"):
+        th.thresholds_for_model(model, TAGS, "1.5")
+    calibrated = th.write_thresholds(run / "thresholds" / "mixup_a1.5.json", TAGS, VALUES,
+                                     criterion="eer", row="mixup_a1.5", source=run)
+    values, source = th.thresholds_for_model(model, TAGS)
+    assert source == str(calibrated)
+    np.testing.assert_allclose(values, VALUES, rtol=1e-6)
+    given = tmp_path / "mine.txt"
+    given.write_text("".join(f"{tag},0.25\n" for tag in TAGS))
+    values, source = th.thresholds_for_model(model, TAGS, given)  # a file wins
+    assert source == str(given) and (values == 0.25).all()

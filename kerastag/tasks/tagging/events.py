@@ -32,6 +32,7 @@ A frame ``i`` spans ``[i * hop, i * hop + n_fft)`` samples; an event of frames
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
@@ -126,7 +127,8 @@ def stream_frame_scores(frame_model, spec, path: Path, *, window_seconds: float,
     clip, n_windows = None, 0
     blocks = iter_audio_blocks(path, sample_rate=spec.sample_rate,
                                block_seconds=settings.block_seconds)
-    for batch in _batches(cutter.windows(blocks), settings.batch_windows):
+    windows = cutter.windows(blocks)
+    while batch := list(itertools.islice(windows, settings.batch_windows)):
         features = np.stack([spec.compute(samples) for _, samples in batch])
         outputs = frame_model.predict_on_batch(features)
         batch_clip = np.asarray(outputs["clip"], np.float32).max(axis=0)
@@ -169,17 +171,6 @@ class WindowCutter:
             piece[:len(tail)] = tail
             yield start, piece
             covered, start = start + self.window, start + self.hop
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class FrameStitcher:
@@ -299,11 +290,15 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
         ModelError: not a tagger with frame outputs.
         ThresholdError: a thresholds file that does not fit the model's tags.
     """
+    from kerastag.formats.thresholds import thresholds_for_model
     from kerastag.tasks.tagging.predict import load_event_tagger
 
     frame_model, metadata, spec = load_event_tagger(model_path)
     classes = list(metadata["classes"])
-    thresholds, source = _thresholds(model_path, classes, thresholds_path)
+    thresholds, source = thresholds_for_model(model_path, classes, thresholds_path)
+    if thresholds is None:
+        thresholds, source = np.full(len(classes), 0.5), "default"
+    thresholds = thresholds.astype(np.float32)
     log(f"thresholds ({source}): " + " ".join(f"{c}={t:.3f}" for c, t in zip(classes, thresholds)))
     _check_writable(out_path)
     rows, records, streamed = [], [], []
@@ -325,30 +320,6 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
     for scores, events in streamed:
         _plot_timeline(scores, events, classes, thresholds, Path(plot_dir))
     return pd.DataFrame.from_records(records), pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
-
-
-def _thresholds(model_path: Path, classes: list[str], given) -> tuple[np.ndarray, str]:
-    """``(thresholds (classes,), where they came from)``: ``given`` (a file, or one number
-    for every tag), else the model's run's calibrated ones, else 0.5."""
-    from kerastag.formats.thresholds import read_thresholds, thresholds_path_for_model
-
-    number = _as_number(given)
-    if number is not None:
-        value = check_number("--thresholds", number, minimum=0.0, maximum=1.0,
-                             error=ConfigError)
-        return np.full(len(classes), value, np.float32), f"--thresholds {value:g}"
-    source = given or thresholds_path_for_model(model_path)
-    if source is None:
-        return np.full(len(classes), 0.5, np.float32), "default"
-    return read_thresholds(source, classes).astype(np.float32), str(source)
-
-
-def _as_number(given) -> float | None:
-    """``given`` as a float when it is one number (not a file name), else None."""
-    try:
-        return None if given is None else float(str(given))
-    except ValueError:
-        return None
 
 
 def _check_writable(out_path: Path) -> None:
