@@ -102,6 +102,10 @@ def data():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--variant", type=click.Choice(["zenodo", "kaggle"]), default="zenodo", show_default=True,
               help="FSDKaggle2018 only: the Zenodo or the original Kaggle file layout.")
+@click.option("--kind", type=click.Choice(["tagging", "classification"]), default="tagging",
+              show_default=True,
+              help="csv only: multi-label clips for paper A's tagging, or single-label clips "
+                   "for paper B's classification.")
 @click.option("--long", "long_recordings", is_flag=True,
               help="chime-home only: long 16 kHz recordings with a DCASE event list "
                    "(chime_home_long/audio/*.wav, events.tsv) instead of 4 s chunks.")
@@ -110,7 +114,7 @@ def data():
 @click.option("--recordings", type=int, default=None,
               help="With --long: number of recordings (default 2).")
 @friendly_errors
-def data_demo(layout, out_dir, clips, seed, variant, long_recordings, minutes, recordings):
+def data_demo(layout, out_dir, clips, seed, variant, kind, long_recordings, minutes, recordings):
     """Write a synthetic dataset in exactly the real LAYOUT (same bytes for the same seed)."""
     from kerastag.datasets import demo
     from kerastag.errors import DatasetError
@@ -134,6 +138,9 @@ def data_demo(layout, out_dir, clips, seed, variant, long_recordings, minutes, r
     if layout == "chime-home":
         kwargs = {} if clips is None else {"clips": clips}
         root, truth = demo.make_chime_home_demo(out_dir, seed=seed, progress=True, **kwargs)
+    elif layout == "csv":
+        root, truth = demo.make_own_data_demo(out_dir, clips=clips, seed=seed, kind=kind,
+                                              progress=True)
     else:
         kwargs = {} if clips is None else {"clips": clips}
         root, truth = demo.make_fsdkaggle2018_demo(out_dir, seed=seed, variant=variant,

@@ -31,7 +31,8 @@ def prepare_dataset(config: ExperimentConfig) -> Dataset:
     path = config.dataset_path()
     layout = config.dataset.layout
     if config.dataset.demo and not (path.exists() and looks_like(path, layout)):
-        make_demo(layout, path, clips=config.dataset.demo_clips, seed=config.dataset.demo_seed)
+        make_demo(layout, path, clips=config.dataset.demo_clips, seed=config.dataset.demo_seed,
+                  task=config.task)
     if not path.exists():
         hint = DOWNLOAD_HINT.get(layout)
         how = f"; get it with '{hint}' and set dataset.path" if hint else ""
@@ -40,11 +41,18 @@ def prepare_dataset(config: ExperimentConfig) -> Dataset:
     return read_dataset(path, layout)
 
 
-def make_demo(layout: str, path: Path, *, clips: int | None, seed: int) -> Path:
-    """Write the demo dataset of ``layout`` into ``path``; returns the dataset root."""
+def make_demo(layout: str, path: Path, *, clips: int | None, seed: int,
+              task: str = "tagging") -> Path:
+    """Write the demo dataset of ``layout`` into ``path``; returns the dataset root.
+
+    The ``csv`` layout's demo (an own-data folder) is multi-label for the ``tagging``
+    task and single-label for ``classification``.
+    """
     if layout not in DEMO_LAYOUTS:
         raise DatasetError(f"dataset.demo: there is no built-in demo for layout {layout!r}")
     kwargs = {"seed": seed, "progress": True}
+    if layout == "csv":
+        kwargs["kind"] = "classification" if task == "classification" else "tagging"
     if clips is not None:
         kwargs["clips"] = clips
     root, _ = resolve(DEMO_LAYOUTS[layout])(path, **kwargs)

@@ -48,6 +48,7 @@ LAYOUTS: dict[str, str] = {
 DEMO_LAYOUTS: dict[str, str] = {
     "chime-home": "kerastag.datasets.demo:make_chime_home_demo",
     "fsdkaggle2018": "kerastag.datasets.demo:make_fsdkaggle2018_demo",
+    "csv": "kerastag.datasets.demo:make_own_data_demo",
 }
 
 #: Feature type (``features.type``, a paper-B row's ``features``) -> its config section,

@@ -18,6 +18,8 @@ Modules:
     :mod:`~kerastag.datasets.demo.long_recordings`: long CHiME-Home-like recordings with
         their sound events (``events.tsv``), for event detection.
     :mod:`~kerastag.datasets.demo.fsdkaggle2018`: FSDKaggle2018 planner and writer.
+    :mod:`~kerastag.datasets.demo.own_data`: a user's own folder in the ``csv`` layout
+        (word-named classes, mixed lengths, rates and formats; tagging or classification).
     :mod:`~kerastag.datasets.demo.chime_sounds`, :mod:`~kerastag.datasets.demo.fsd_sounds`:
         the two sound banks.
     :mod:`~kerastag.datasets.demo.dsp`: signal primitives the banks share.
@@ -33,9 +35,11 @@ from kerastag.datasets.demo.fsdkaggle2018 import (
     DEFAULT_FSD_CLIPS, FSD_LICENSES, FSD_VARIANTS, make_fsdkaggle2018_demo,
 )
 from kerastag.datasets.demo.long_recordings import make_chime_long_demo
+from kerastag.datasets.demo.own_data import OWN_CLASSES, OWN_DATA_KINDS, make_own_data_demo
 from kerastag.datasets.demo.truth import DemoClip
 
 __all__ = [
     "DemoClip", "make_chime_home_demo", "make_chime_long_demo", "make_fsdkaggle2018_demo",
+    "make_own_data_demo", "OWN_CLASSES", "OWN_DATA_KINDS",
     "DEFAULT_CHIME_CLIPS", "DEFAULT_FSD_CLIPS", "FSD_CLASSES", "FSD_LICENSES", "FSD_VARIANTS",
 ]
