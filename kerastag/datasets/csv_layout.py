@@ -84,7 +84,8 @@ def read_csv_dataset(path: str | Path, *, problems: Problems | None = None,
 
     Args:
         path: the dataset folder.
-        problems: where to report problems; ``None`` raises on the first one.
+        problems: where to report problems (and notes, see the module docstring);
+            ``None`` raises on the first problem.
         seed: seed of the stratified folds of rows that name none.
 
     Returns:
@@ -113,7 +114,7 @@ def read_csv_dataset(path: str | Path, *, problems: Problems | None = None,
             problems.add(f"{csv_path}:{row.line}", f"audio file not found: {clip_path}")
         clips.append(Clip(clip_id=row.filename, path=clip_path, tags=clip_tags, fold=fold,
                           subset="train", extra={"where": f"{csv_path}:{row.line}"}))
-    _note_surprises(rows, csv_path, problems)
+    _note_surprises(rows, tags, csv_path, problems)
     _note_unlisted(root, csv_path, {row.filename for row in rows}, on_disk, problems)
     classes = tuple(sorted({t for clip_tags in tags for t in clip_tags}))
     return Dataset(layout=LAYOUT, root=root, classes=classes, clips=clips)
@@ -171,8 +172,16 @@ def _find(root: Path, filename: str, on_disk: dict[str, Path]) -> Path | None:
     return on_disk.get(filename)
 
 
-def _note_surprises(rows: list[_Row], csv_path: Path, problems: Problems) -> None:
-    """Note labels split at commas/semicolons and names written other than on disk."""
+def _note_surprises(rows: list[_Row], tags: list[tuple[str, ...]], csv_path: Path,
+                    problems: Problems) -> None:
+    """Note rows without a label, labels split at commas/semicolons, and names read in
+    another spelling than written."""
+    unlabelled = [row for row, clip_tags in zip(rows, tags) if not clip_tags]
+    if unlabelled:
+        examples = ", ".join(f"line {row.line} {row.filename!r}" for row in unlabelled[:NOTE_NAMES])
+        problems.note(csv_path, f"{len(unlabelled)} row(s) have no label (a clip of none of the "
+                                f"classes; a single-label use refuses them): {examples}"
+                                f"{', ...' if len(unlabelled) > NOTE_NAMES else ''}")
     split = [row for row in rows if re.search(r"[,;]", row.labels)]
     if split:
         examples = ", ".join(f"line {row.line} {row.labels.strip()!r} -> "

@@ -129,7 +129,10 @@ def test_unlisted_audio_files_are_a_note_not_a_problem(tmp_path):
 def test_single_label_check_names_rows_with_none_or_several_labels(tmp_path):
     root = own_folder(tmp_path / "own", ["a.wav,dog", "b.wav,", "c.wav,cat", 'd.wav,"cat,dog"'])
     csv = root / "labels.csv"
-    assert check_dataset(root).problems == []  # multi-label use: fine
+    report = check_dataset(root)
+    assert report.problems == []  # multi-label use: fine, a row without labels noted
+    assert f"{csv}: 1 row(s) have no label (a clip of none of the classes; a single-label use " \
+           f"refuses them): line 3 'b.wav'" in report.notes
     expected = [f"{csv}:3: b.wav: expected exactly one label (the dataset is used single-label, "
                 f"e.g. by the classification task), got none",
                 f"{csv}:5: d.wav: expected exactly one label (the dataset is used single-label, "
