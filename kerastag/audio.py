@@ -19,7 +19,17 @@ import soundfile as sf
 
 from kerastag.errors import AudioError
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+#: libsndfile's container formats -> the file extensions they are written with.
+_FORMAT_EXTENSIONS = {
+    "WAV": (".wav",), "FLAC": (".flac",), "OGG": (".ogg", ".oga", ".opus"), "MP3": (".mp3",),
+    "AIFF": (".aiff", ".aif", ".aifc"), "AU": (".au", ".snd"), "CAF": (".caf",),
+    "W64": (".w64",), "RF64": (".rf64",),
+}
+#: Extensions of the audio files the installed libsndfile reads (lower case): what a
+#: folder given to ``predict`` is searched for. OGG holds Vorbis or Opus (``.opus``,
+#: ``.oga``); MP3 needs libsndfile 1.1 or later; AAC/M4A is not read by libsndfile.
+AUDIO_EXTENSIONS = tuple(extension for name, extensions in _FORMAT_EXTENSIONS.items()
+                         if name in sf.available_formats() for extension in extensions)
 
 #: soundfile subtypes that can hold non-finite samples (PCM cannot).
 _FLOAT_SUBTYPES = ("FLOAT", "DOUBLE")

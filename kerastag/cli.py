@@ -151,12 +151,17 @@ def data_demo(layout, out_dir, clips, seed, variant, kind, long_recordings, minu
 @data.command("check")
 @click.argument("directory", type=click.Path(path_type=Path))
 @click.option("--layout", type=LAYOUT_CHOICES, default=None, help="Detected when omitted.")
+@click.option("--single-label", is_flag=True,
+              help="The dataset is for the classification task: every clip (but the test "
+                   "set's) needs exactly one label.")
 @friendly_errors
-def data_check(directory, layout):
-    """Validate a dataset DIRECTORY and print a summary; exit 1 when it has problems."""
+def data_check(directory, layout, single_label):
+    """Validate a dataset DIRECTORY and print a summary; exit 1 when it has problems.
+    Notes (e.g. audio files labels.csv does not list) are printed but are no problem."""
     from kerastag.datasets.check import check_dataset, format_report
 
-    report = check_dataset(directory, layout, progress=sys.stderr.isatty())
+    report = check_dataset(directory, layout, progress=sys.stderr.isatty(),
+                           single_label=single_label)
     click.echo(format_report(report))
     if not report.ok:
         sys.exit(1)

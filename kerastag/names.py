@@ -37,6 +37,10 @@ PREDICTORS: dict[str, str] = {
     "stacking": "kerastag.tasks.stacking.predict:predict_files",
 }
 
+#: The scores CSV's own columns around the one-per-class columns (``predict --out``);
+#: a dataset's class may not take one of these names.
+SCORES_COLUMNS: tuple[str, ...] = ("file", "tags")
+
 #: ``dataset.layout`` -> reader ``(path, *, problems=None, ...) -> Dataset``.
 LAYOUTS: dict[str, str] = {
     "chime-home": "kerastag.datasets.chime_home:read_chime_home",

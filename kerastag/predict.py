@@ -3,11 +3,27 @@
 The model's task (recorded in its ``.keras`` metadata; a folder holding ``level2.json``
 is a paper-B stack) picks the predictor of :data:`kerastag.names.PREDICTORS`. Every
 predictor returns a frame with ``file``, one column per class and ``tags``.
+
+Which files, and how outputs name them (:func:`expand_inputs`, the one place): a folder
+given on the command line stands for every file under it (recursively) that the installed
+libsndfile reads (:data:`kerastag.audio.AUDIO_EXTENSIONS`: WAV, FLAC, OGG/Vorbis/Opus
+incl. ``.oga``/``.opus``, MP3, AIFF, ...); its files of audio formats libsndfile cannot
+read (``.m4a``, ``.aac``, ...) are named in one warning line on stderr, not scored. A file
+of a folder is named in every output (the scores CSV's ``file``, ``events.tsv``'s
+``filename``, plot names) by its path relative to that folder (``day1/rec.wav``), so two
+``rec.wav`` in two sub-folders stay two. A file named directly keeps the name as given in
+the scores CSV, and its own file name in ``events.tsv`` and plot names (as DCASE event
+lists name files); where two inputs would share a name, they are named by their full path.
+Plot names are made from those names: folders joined by ``__`` (``day1__rec.png``), with
+the extension kept where two would clash (``rec.wav.png``, ``rec.flac.png``).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import collections
+import dataclasses
+import sys
+from pathlib import Path, PurePath
 
 import pandas as pd
 
@@ -17,20 +33,95 @@ from kerastag.fileio import atomic_path
 from kerastag.formats.model_file import read_metadata
 from kerastag.names import PREDICTORS, resolve
 
+#: Audio formats libsndfile does not read: a folder's files of these are named in a
+#: warning rather than skipped without a word (convert them, e.g. to FLAC).
+UNREADABLE_AUDIO_EXTENSIONS = (".m4a", ".aac", ".mp4", ".wma", ".webm", ".amr", ".ape",
+                               ".mka", ".3gp", ".alac", ".dsf")
+#: How many unreadable files the warning names before it says "...".
+_WARN_NAMES = 5
 
-def expand_paths(paths) -> list[Path]:
-    """Files as given, folders replaced by their audio files (sorted, recursive)."""
-    files = []
+
+@dataclasses.dataclass(frozen=True)
+class AudioInput:
+    """One file to score and how the outputs name it (see the module docstring).
+
+    Attributes:
+        path: the file to read.
+        key: its ``file`` in the scores CSV (relative to the folder given, or as given).
+        name: its ``filename`` in ``events.tsv`` and the basis of its plot names.
+    """
+
+    path: Path
+    key: str
+    name: str
+
+
+def expand_inputs(paths, *, warn=None) -> list[AudioInput]:
+    """Files as given, folders replaced by their readable audio files (sorted, recursive).
+
+    Args:
+        paths: files and folders, as given on the command line.
+        warn: called with one line naming a folder's files of unreadable audio formats
+            (default: printed to stderr).
+
+    Raises:
+        AudioError: a path that does not exist, or no audio file at all.
+    """
+    found: list[tuple[Path, str, str]] = []  # (path, relative or as given, short name)
+    unreadable: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS)
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                relative = file.relative_to(path).as_posix()
+                if file.suffix.lower() in AUDIO_EXTENSIONS:
+                    found.append((file, relative, relative))
+                elif file.suffix.lower() in UNREADABLE_AUDIO_EXTENSIONS:
+                    unreadable.append(file)
         elif path.exists():
-            files.append(path)
+            found.append((path, str(path), path.name))
         else:
             raise AudioError(f"{path}: audio file not found")
-    if not files:
+    if unreadable:
+        (warn or _print_to_stderr)(_unreadable_warning(unreadable))
+    if not found:
         raise AudioError(f"no audio files in {', '.join(map(str, paths))}")
-    return files
+    keys = _unique([key for _, key, _ in found], [str(path) for path, _, _ in found])
+    names = _unique([name for _, _, name in found], keys)
+    return [AudioInput(path, key, name) for (path, _, _), key, name in zip(found, keys, names)]
+
+
+def expand_paths(paths) -> list[Path]:
+    """The files :func:`expand_inputs` scores, in its order."""
+    return [item.path for item in expand_inputs(paths)]
+
+
+def output_stems(names: list[str]) -> list[str]:
+    """Unique file-name stems for per-file outputs (plots) of :attr:`AudioInput.name` s.
+
+    ``day1/rec.wav`` -> ``day1__rec``; where two stems clash (``rec.wav``, ``rec.flac``)
+    both keep their extension (``rec.wav``, ``rec.flac``); a full path loses its root and
+    ``..`` parts (``/data/x.wav`` -> ``data__x``).
+    """
+    parts = [[part for part in PurePath(name.replace("\\", "/")).parts
+              if part not in ("/", "..", ".")] or ["audio"] for name in names]
+    short = ["__".join(p[:-1] + [PurePath(p[-1]).stem]) for p in parts]
+    return _unique(short, ["__".join(p) for p in parts])
+
+
+def _unique(preferred: list[str], fallback: list[str]) -> list[str]:
+    """``preferred``, but ``fallback`` where two preferred entries are equal."""
+    counts = collections.Counter(preferred)
+    return [p if counts[p] == 1 else f for p, f in zip(preferred, fallback)]
+
+
+def _unreadable_warning(files: list[Path]) -> str:
+    names = ", ".join(map(str, files[:_WARN_NAMES])) + (", ..." if len(files) > _WARN_NAMES else "")
+    return (f"warning: {len(files)} audio file(s) of a format libsndfile cannot read were not "
+            f"scored (convert them, e.g. to FLAC or WAV): {names}")
+
+
+def _print_to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
@@ -48,8 +139,11 @@ def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
     task = "stacking" if model_path.is_dir() else read_metadata(model_path, required=("task",))["task"]
     if task not in PREDICTORS:
         raise ModelError(f"{model_path}: no predictor for task {task!r}")
-    frame = resolve(PREDICTORS[task])(model_path, expand_paths(paths), threshold=threshold,
-                                      plot_dir=plot_dir)
+    inputs = expand_inputs(paths)
+    frame = resolve(PREDICTORS[task])(model_path, [item.path for item in inputs],
+                                      threshold=threshold, plot_dir=plot_dir,
+                                      names=[item.name for item in inputs])
+    frame["file"] = [item.key for item in inputs]
     if out_csv is not None:
         write_scores_csv(frame, out_csv)
     return frame
@@ -73,11 +167,12 @@ def predict_events(model_path: Path, paths, *, out_path: Path, thresholds_path: 
     if model_path.is_dir():
         raise ModelError(f"{model_path}: --events needs a tagger with frame outputs (paper "
                          f"A's CRNN); a paper-B stack gives clip outputs only")
-    files = expand_paths(paths)
-    clips, events = detect_events(model_path, files, out_path=Path(out_path),
-                                  thresholds_path=thresholds_path,
+    inputs = expand_inputs(paths)
+    clips, events = detect_events(model_path, [item.path for item in inputs],
+                                  out_path=Path(out_path), thresholds_path=thresholds_path,
                                   settings=settings or EventSettings(), plot_dir=plot_dir,
-                                  log=log)
+                                  log=log, names=[item.name for item in inputs])
+    clips["file"] = [item.key for item in inputs]
     if out_csv is not None:
         write_scores_csv(clips, out_csv)
     return clips, events

@@ -69,22 +69,28 @@ class Dataset:
 
 
 class Problems:
-    """Collects dataset problems, or raises on the first one.
+    """Collects dataset problems, or raises on the first one; collects notes.
 
     Readers report every problem through :meth:`add`. ``data check`` passes a collecting
     instance and lists them all; ordinary loading uses ``Problems(strict=True)``, which
-    raises :class:`DatasetError` with the first message.
+    raises :class:`DatasetError` with the first message. A note (:meth:`note`) is
+    something read as documented that may still surprise (audio files the labels do not
+    list, labels split at commas): it never stops anything, ``data check`` prints it.
     """
 
     def __init__(self, *, strict: bool):
         self.strict = strict
         self.messages: list[str] = []
+        self.notes: list[str] = []
 
     def add(self, where: str | Path, what: str) -> None:
         message = f"{where}: {what}"
         if self.strict:
             raise DatasetError(message)
         self.messages.append(message)
+
+    def note(self, where: str | Path, what: str) -> None:
+        self.notes.append(f"{where}: {what}")
 
     def __bool__(self) -> bool:
         return bool(self.messages)
@@ -195,6 +201,32 @@ def name_problem(name: str, *, subfolders: bool) -> str | None:
     if not subfolders and len(parts) > 1:
         return f"file name {name!r} has a folder part; expected a plain file name"
     return None
+
+
+def normalise_name(name: str) -> str:
+    """The one spelling of a listed file name: Unicode NFC, ``/`` between folders.
+
+    ``./b.wav``, ``sub//b.wav``, ``sub\\b.wav`` (a backslash is a folder separator, as
+    Windows writes it) become ``b.wav`` and ``sub/b.wav``; a name typed in NFD (``e`` +
+    combining accent, as macOS stores names) equals its NFC twin.
+    """
+    name = unicodedata.normalize("NFC", name).replace("\\", "/")
+    return "/".join(part for part in name.split("/") if part not in ("", "."))
+
+
+def single_label_problems(clips: list[Clip], problems: Problems) -> None:
+    """Report every clip that has no label or several (a single-label task's data).
+
+    Each problem names where the clip is listed (``extra["where"]``, e.g.
+    ``labels.csv:7``; else its audio file) and the labels found.
+    """
+    for clip in clips:
+        if len(clip.tags) == 1:
+            continue
+        got = "none" if not clip.tags else f"{len(clip.tags)} ({' '.join(clip.tags)})"
+        problems.add(clip.extra.get("where", clip.path),
+                     f"{clip.clip_id}: expected exactly one label (the dataset is used "
+                     f"single-label, e.g. by the classification task), got {got}")
 
 
 def parse_fold(text: str, n_folds: int) -> int | None:

@@ -10,19 +10,21 @@ import numpy as np
 
 from kerastag.audio import AudioFormat, check_audio_file
 from kerastag.datasets import audio_format, read_dataset
-from kerastag.datasets.base import Dataset, Problems
+from kerastag.datasets.base import Dataset, Problems, single_label_problems
 from kerastag.errors import AudioError
 
 
 @dataclasses.dataclass
 class CheckReport:
-    """What ``data check`` found: the dataset, audio statistics and every problem."""
+    """What ``data check`` found: the dataset, audio statistics, every problem, and notes
+    (what it accepts that may surprise: unlisted audio files, labels split at commas)."""
 
     dataset: Dataset | None
     problems: list[str]
     durations: list[float]
     sample_rates: collections.Counter
     channels: collections.Counter
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -30,10 +32,14 @@ class CheckReport:
 
 
 def check_dataset(path: str | Path, layout: str | None = None, *,
-                  progress: bool = False) -> CheckReport:
+                  progress: bool = False, single_label: bool = False) -> CheckReport:
     """Read a dataset collecting every problem, then check every audio file as training
     would read it (:func:`kerastag.audio.check_audio_file`: decodable, non-empty, finite,
     and of the layout's sample rate, channels and length).
+
+    Args:
+        single_label: the dataset is used single-label (the classification task): every
+            clip outside the test set must have exactly one label.
 
     Raises:
         DatasetError: only when the folder itself is missing or of no known layout.
@@ -42,6 +48,8 @@ def check_dataset(path: str | Path, layout: str | None = None, *,
     dataset = read_dataset(path, layout, problems=problems)
     if not dataset.clips:
         problems.add(dataset.root, "no clips: the dataset's lists name no audio file")
+    if single_label:
+        single_label_problems([c for c in dataset.clips if c.subset != "test"], problems)
     durations, rates, channels = [], collections.Counter(), collections.Counter()
     for audio_path, expected in _audio_files(dataset, progress):
         if not audio_path.is_file():
@@ -54,7 +62,8 @@ def check_dataset(path: str | Path, layout: str | None = None, *,
         durations.append(info.frames / info.samplerate)
         rates[info.samplerate] += 1
         channels[info.channels] += 1
-    return CheckReport(dataset, problems.messages, durations, rates, channels)
+    return CheckReport(dataset, problems.messages, durations, rates, channels,
+                       notes=problems.notes)
 
 
 def _audio_files(dataset: Dataset, progress: bool) -> list[tuple[Path, AudioFormat | None]]:
@@ -93,9 +102,17 @@ def format_report(report: CheckReport) -> str:
                      f"({len(d)} audio files)")
         lines.append("sample rates: " + ", ".join(f"{sr} Hz x{n}" for sr, n in sorted(report.sample_rates.items())))
         lines.append("channels:     " + ", ".join(f"{ch} x{n}" for ch, n in sorted(report.channels.items())))
+    lines += _format_notes(report.notes)
     if report.problems:
         lines.append(f"problems ({len(report.problems)}):")
         lines += [f"  - {message}" for message in report.problems]
     else:
         lines.append("problems: none")
     return "\n".join(lines)
+
+
+def _format_notes(notes: list[str]) -> list[str]:
+    """The ``notes:`` block of the report (nothing when there are none)."""
+    if not notes:
+        return []
+    return [f"notes ({len(notes)}):"] + [f"  - {note}" for note in notes]

@@ -23,3 +23,138 @@ def test_csv_layout_assigns_stratified_folds(chime_demo, tmp_path):
     assert {c.fold for c in dataset.clips} == {0, 1, 2, 3, 4}
     assert read_dataset(own).clips == dataset.clips  # seeded: the same folds every time
     assert check_dataset(own).problems == []
+
+
+# -- labels.csv as people write it --------------------------------------------------------
+
+import unicodedata  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import soundfile  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from kerastag.cli import main  # noqa: E402
+from kerastag.datasets.check import format_report  # noqa: E402
+from kerastag.errors import DatasetError  # noqa: E402
+
+
+def own_folder(root, rows, audio=None):
+    """``root/labels.csv`` from ``rows`` (lines after the header) and a 0.1 s WAV for every
+    name in ``audio`` (default: the first cell of every row)."""
+    root.mkdir(parents=True, exist_ok=True)
+    if audio is None:
+        audio = [row.split(",", 1)[0] for row in rows]
+    for name in audio:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(root / name, np.full(1600, 0.1, np.float32), 16000)
+    (root / "labels.csv").write_text("filename,labels\n" + "".join(f"{r}\n" for r in rows),
+                                     encoding="utf-8")
+    return root
+
+
+def test_labels_split_at_spaces_commas_and_semicolons(tmp_path):
+    root = own_folder(tmp_path / "own", ['a.wav,"bird,dog"', "b.wav,bird;cat",
+                                         'c.wav,"dog  cat"', 'd.wav,"cat, bird; dog"'])
+    report = check_dataset(root)
+    assert report.problems == []
+    assert report.dataset.classes == ("bird", "cat", "dog")
+    assert [c.tags for c in report.dataset.clips] == [
+        ("bird", "dog"), ("bird", "cat"), ("cat", "dog"), ("bird", "cat", "dog")]
+    assert len(report.notes) == 1 and "3 row(s) list labels separated by commas or semicolons" \
+        in report.notes[0] and "line 2 'bird,dog' -> bird dog" in report.notes[0]
+    text = format_report(report)
+    assert "notes (1):" in text and "problems: none" in text
+
+
+def test_labels_differing_only_in_case_are_a_problem_naming_both_lines(tmp_path):
+    root = own_folder(tmp_path / "own", ["a.wav,dog", "b.wav,cat", "c.wav,DOG"])
+    csv = root / "labels.csv"
+    assert check_dataset(root).problems == [
+        f"{csv}:4: labels 'dog' (line 2) and 'DOG' (line 4) differ only in case; labels are "
+        f"case-sensitive, so write one spelling"]
+    with pytest.raises(DatasetError, match="differ only in case"):
+        read_dataset(root)
+
+
+@pytest.mark.parametrize("name", ["file", "tags"])
+def test_a_class_named_like_a_scores_column_is_refused(tmp_path, name):
+    root = own_folder(tmp_path / "own", ["a.wav,dog", f"b.wav,cat {name}"])
+    assert check_dataset(root).problems == [
+        f"{root / 'labels.csv'}:3: class name {name!r} is a column of the scores CSV that "
+        f"predict writes (file, one column per class, tags); rename the class"]
+
+
+@pytest.mark.parametrize("first, second", [("b.wav", "./b.wav"), ("sub/b.wav", "sub//b.wav"),
+                                           ("sub/b.wav", "sub\\b.wav"), ("./sub/b.wav", "sub/./b.wav")])
+def test_one_file_listed_twice_in_two_spellings_is_a_duplicate(tmp_path, first, second):
+    root = own_folder(tmp_path / "own", ["a.wav,dog", f"{first},cat", f"{second},dog"],
+                      audio=["a.wav", first.replace("\\", "/")])
+    report = check_dataset(root)
+    same = "" if first == second else f" as {first!r}"
+    assert report.problems == [f"{root / 'labels.csv'}:4: duplicate filename {second!r} "
+                               f"(first on line 3{same})"]
+    assert [c.clip_id for c in report.dataset.clips] == ["a.wav", first.removeprefix("./")]
+
+
+@pytest.mark.parametrize("csv_form, disk_form", [("NFC", "NFD"), ("NFD", "NFC")])
+def test_a_name_matches_its_file_in_the_other_unicode_form(tmp_path, csv_form, disk_form):
+    name = "Café señal.wav"
+    root = own_folder(tmp_path / "own", [f"{unicodedata.normalize(csv_form, name)},dog",
+                                         "b.wav,cat"],
+                      audio=[unicodedata.normalize(disk_form, name), "b.wav"])
+    report = check_dataset(root)
+    assert report.problems == [] and len(report.durations) == 2
+    clip = report.dataset.clips[0]
+    assert clip.clip_id == unicodedata.normalize("NFC", name) and clip.path.is_file()
+    assert clip.path.name == unicodedata.normalize(disk_form, name)
+    assert not any("not listed" in note for note in report.notes)
+
+
+def test_unlisted_audio_files_are_a_note_not_a_problem(tmp_path):
+    listed = ["a.wav,dog", "b.wav,cat"]
+    extra = ["c.wav", "sub/d.flac", "sub/e.ogg", "f.WAV", "g.mp3", "h.wav", "i.wav"]
+    root = own_folder(tmp_path / "own", listed, audio=["a.wav", "b.wav"])
+    for name in extra:
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_bytes(b"x")  # never read: unlisted files are only counted
+    (root / "readme.txt").write_text("not audio")
+    report = check_dataset(root)
+    assert report.problems == [] and len(report.dataset.clips) == 2
+    assert report.notes == [f"{root}: 7 audio file(s) not listed in labels.csv, so not used: "
+                            f"c.wav, f.WAV, g.mp3, h.wav, i.wav, ..."]
+    assert "notes (1):" in format_report(report)
+
+
+def test_single_label_check_names_rows_with_none_or_several_labels(tmp_path):
+    root = own_folder(tmp_path / "own", ["a.wav,dog", "b.wav,", "c.wav,cat", 'd.wav,"cat,dog"'])
+    csv = root / "labels.csv"
+    report = check_dataset(root)
+    assert report.problems == []  # multi-label use: fine, a row without labels noted
+    assert f"{csv}: 1 row(s) have no label (a clip of none of the classes; a single-label use " \
+           f"refuses them): line 3 'b.wav'" in report.notes
+    expected = [f"{csv}:3: b.wav: expected exactly one label (the dataset is used single-label, "
+                f"e.g. by the classification task), got none",
+                f"{csv}:5: d.wav: expected exactly one label (the dataset is used single-label, "
+                f"e.g. by the classification task), got 2 (cat dog)"]
+    assert check_dataset(root, single_label=True).problems == expected
+    result = CliRunner().invoke(main, ["data", "check", str(root), "--single-label"])
+    assert result.exit_code == 1 and expected[0] in result.output and expected[1] in result.output
+    assert CliRunner().invoke(main, ["data", "check", str(root)]).exit_code == 0
+
+
+def test_classification_run_refuses_a_multi_label_row_before_training(tmp_path):
+    root = own_folder(tmp_path / "own", ["a.wav,dog", "b.wav,cat", "c.wav,cat dog"])
+    config = tmp_path / "b.yaml"
+    config.write_text(
+        "name: ownb\ntask: classification\n"
+        f"dataset: {{layout: csv, path: {root}}}\n"
+        f"features: {{type: logmel, cache_dir: {tmp_path / 'cache'}, workers: 1}}\n"
+        "training: {batch_size: 8, epochs: 1, patience: 1, verbose: 0}\n"
+        "rows:\n  - {id: r, network: resnext50, features: logmel, mixing: none}\n")
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().endswith(
+        f"error: {root / 'labels.csv'}:4: c.wav: expected exactly one label (the dataset is "
+        f"used single-label, e.g. by the classification task), got 2 (cat dog)")
+    assert not (tmp_path / "cache").exists()

@@ -16,10 +16,10 @@ from kerastag.metrics import top_k_labels
 
 
 def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5,
-                  plot_dir: Path | None = None) -> pd.DataFrame:
+                  plot_dir: Path | None = None, names: list[str] | None = None) -> pd.DataFrame:
     """``file``, the class probabilities and the top-3 ``tags`` of every file.
 
-    ``threshold`` and ``plot_dir`` are accepted for a uniform predictor signature; a
+    ``threshold``, ``plot_dir`` and ``names`` (of plots) are accepted for a uniform predictor signature; a
     single-label model reports its three best labels and draws no plots.
     """
     probs, classes = classification_probs(model_path, files)

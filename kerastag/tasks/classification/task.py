@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kerastag.config import ExcerptFeatures, ExperimentConfig, RowConfig, config_to_dict
+from kerastag.datasets.base import Problems, single_label_problems
 from kerastag.errors import ConfigError, KerastagError, ModelError
 from kerastag.fitting import holdout_indices, unit_seed
 from kerastag.formats import run_folder
@@ -57,6 +58,7 @@ class ClassificationTask:
         test = [c for c in dataset.clips if c.subset == "test"]
         if not train:
             raise KerastagError(f"{dataset.root}: no training clips")
+        single_label_problems(train, Problems(strict=True))  # before any feature or training
         index = {name: i for i, name in enumerate(dataset.classes)}
         weights = np.array([1.0 if c.extra.get("manually_verified", True) else
                             config.training.unverified_weight for c in train], dtype=np.float32)

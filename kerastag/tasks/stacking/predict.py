@@ -18,12 +18,12 @@ from kerastag.tasks.stacking.mfcc_statistics import mfcc_statistics
 
 
 def predict_files(stack_dir: Path, files: list[Path], *, threshold: float = 0.5,
-                  plot_dir: Path | None = None) -> pd.DataFrame:
+                  plot_dir: Path | None = None, names: list[str] | None = None) -> pd.DataFrame:
     """``file``, the stacked class probabilities and the top-3 ``tags`` of every file.
 
     The level-1 models are those of the run the stack was fitted on (``run_dir`` in
     ``level2_meta.json``, else the stack folder's parent), in the recorded model order.
-    ``threshold`` and ``plot_dir`` are accepted for a uniform predictor signature.
+    ``threshold``, ``plot_dir`` and ``names`` (of plots) are accepted for a uniform predictor signature.
     """
     model, meta = load_level2(stack_dir)
     run_dir = Path(meta.get("run_dir") or Path(stack_dir).parent)

@@ -275,8 +275,12 @@ def write_event_list(path: Path, rows: Iterable[tuple[str, float, float, str]]) 
 
 def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
                   thresholds_path: Path | None = None, settings: EventSettings = EventSettings(),
-                  plot_dir: Path | None = None, log=print) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  plot_dir: Path | None = None, log=print,
+                  names: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``predict --events``: stream every file, write the event list (and plots).
+
+    ``names`` name the files in the event list and the plots (``day1/rec.wav``; see
+    :mod:`kerastag.predict`); default: their file names.
 
     Thresholds: ``thresholds_path`` (a thresholds file, or one number for every tag),
     else the model's run's calibrated ones (``kerastag calibrate``), else 0.5.
@@ -301,15 +305,16 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
     thresholds = thresholds.astype(np.float32)
     log(f"thresholds ({source}): " + " ".join(f"{c}={t:.3f}" for c, t in zip(classes, thresholds)))
     _check_writable(out_path)
+    names = list(names) if names is not None else [Path(path).name for path in files]
     rows, records, streamed = [], [], []
-    for path in files:
+    for path, name in zip(files, names):
         scores = stream_frame_scores(frame_model, spec, path,
                                      window_seconds=metadata.get("chunk_seconds", 4.0),
                                      settings=settings)
         events = frame_events(scores.frames, thresholds, classes,
                               frame_hop_seconds=scores.frame_hop_seconds,
                               duration=scores.duration, settings=settings)
-        rows += [(Path(path).name, onset, offset, label) for onset, offset, label in events]
+        rows += [(name, onset, offset, label) for onset, offset, label in events]
         records.append({"file": str(path), **dict(zip(classes, scores.clip.round(4))),
                         "tags": " ".join(c for c, s, t in zip(classes, scores.clip, thresholds)
                                          if s >= t)})
@@ -317,8 +322,12 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
         if plot_dir is not None:
             streamed.append((scores, events))
     write_event_list(out_path, rows)
-    for scores, events in streamed:
-        _plot_timeline(scores, events, classes, thresholds, Path(plot_dir))
+    if streamed:
+        from kerastag.predict import output_stems
+
+        for (scores, events), name, stem in zip(streamed, names, output_stems(names)):
+            _plot_timeline(scores, events, classes, thresholds,
+                           Path(plot_dir) / f"{stem}_events.png", name)
     return pd.DataFrame.from_records(records), pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
 
 
@@ -328,10 +337,9 @@ def _check_writable(out_path: Path) -> None:
         raise ConfigError(f"{out_path}: --events expects a file name, got a folder")
 
 
-def _plot_timeline(scores: StreamedScores, events, classes, thresholds, plot_dir: Path) -> Path:
+def _plot_timeline(scores: StreamedScores, events, classes, thresholds, out: Path,
+                   title: str) -> Path:
     from kerastag.tasks.tagging.plots import plot_event_timeline
 
-    return plot_event_timeline(scores.frames, events, classes, thresholds,
-                               plot_dir / f"{scores.path.stem}_events.png",
-                               frame_hop_seconds=scores.frame_hop_seconds,
-                               title=scores.path.name)
+    return plot_event_timeline(scores.frames, events, classes, thresholds, out,
+                               frame_hop_seconds=scores.frame_hop_seconds, title=title)

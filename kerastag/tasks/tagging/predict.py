@@ -86,11 +86,12 @@ def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPre
 
 
 def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5,
-                  plot_dir: Path | None = None) -> pd.DataFrame:
+                  plot_dir: Path | None = None, names: list[str] | None = None) -> pd.DataFrame:
     """Paper-A tagging: the tags over ``threshold``; optional plots per clip (the CRNN).
 
     Every file is scored before the first plot is written, so a bad file stops the
-    command without leaving some plots behind.
+    command without leaving some plots behind. ``names`` name the plots
+    (:func:`kerastag.predict.output_stems`; default: the files' names).
     """
     metadata = read_metadata(model_path, required=("task", "classes", "features"))
     if metadata.get("family", "crnn_attloc") != "crnn_attloc":
@@ -106,8 +107,11 @@ def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5
         records.append({"file": str(result.path), **dict(zip(classes, result.scores.round(4))),
                         "tags": " ".join(tags)})
     if plot_dir is not None:
-        for result in results:
-            _plot(result, classes, spec, Path(plot_dir))
+        from kerastag.predict import output_stems
+
+        names = names or [path.name for path in files]
+        for result, name, stem in zip(results, names, output_stems(names)):
+            _plot(result, classes, spec, Path(plot_dir) / f"{stem}.png", name)
     return pd.DataFrame.from_records(records)
 
 
@@ -151,10 +155,9 @@ def baseline_clip_scores(model, spec, path: Path, chunk_seconds: float, family: 
     return np.asarray(model.predict(features, verbose=0), np.float32).max(axis=0)
 
 
-def _plot(result: ClipPrediction, classes, spec, plot_dir: Path) -> Path:
+def _plot(result: ClipPrediction, classes, spec, out: Path, title: str) -> Path:
     from kerastag.tasks.tagging.plots import plot_clip_prediction
 
     return plot_clip_prediction(result.logmel, result.localization, result.attention,
-                                result.scores, classes, plot_dir / f"{result.path.stem}.png",
-                                title=result.path.name,
+                                result.scores, classes, out, title=title,
                                 frame_hop_s=spec.hop_length / spec.sample_rate)

@@ -349,3 +349,32 @@ def test_events_into_a_folder_is_one_line_error(untrained_tagger, tmp_path):
     wav = noise_wav(tmp_path / "x.wav", 1.0)
     assert_one_line_error(invoke("predict", untrained_tagger, wav, "--events", tmp_path),
                           str(tmp_path), "expects a file name")
+
+
+def test_outputs_name_files_by_their_path_under_the_folder_given(untrained_tagger, tmp_path):
+    """Two ``rec.wav`` in two sub-folders stay two in the scores CSV, events.tsv and the
+    plots; a folder's .opus/.oga files are scored; an .m4a is named in one warning."""
+    folder = tmp_path / "recordings"
+    for seed, name in enumerate(["day1/rec.wav", "day2/rec.wav"]):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        noise_wav(folder / name, 5.0, seed=seed)
+    sf.write(folder / "day2" / "x.opus", np.zeros(48000, np.float32) + 0.1, 48000,
+             format="OGG", subtype="OPUS")
+    (folder / "phone.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A ")
+    keys = ["day1/rec.wav", "day2/rec.wav", "day2/x.opus"]
+    result = invoke("predict", untrained_tagger, folder, "--out", tmp_path / "s.csv",
+                    "--plot", tmp_path / "plots")
+    assert result.exit_code == 0, result.output
+    assert f"1 audio file(s) of a format libsndfile cannot read were not scored (convert " \
+           f"them, e.g. to FLAC or WAV): {folder / 'phone.m4a'}" in result.output
+    assert pd.read_csv(tmp_path / "s.csv")["file"].tolist() == keys
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == \
+        ["day1__rec.png", "day2__rec.png", "day2__x.png"]
+    result = invoke("predict", untrained_tagger, folder, "--events", tmp_path / "e.tsv",
+                    "--thresholds", "0", "--out", tmp_path / "s2.csv", "--plot", tmp_path / "ev")
+    assert result.exit_code == 0, result.output
+    found = pd.read_csv(tmp_path / "e.tsv", sep="\t")
+    assert sorted(set(found.filename)) == keys  # threshold 0: every file has events
+    assert pd.read_csv(tmp_path / "s2.csv")["file"].tolist() == keys
+    assert sorted(p.name for p in (tmp_path / "ev").iterdir()) == \
+        ["day1__rec_events.png", "day2__rec_events.png", "day2__x_events.png"]
