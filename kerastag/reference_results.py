@@ -36,6 +36,11 @@ PAPER_A_TABLE1 = {
 DCASE2016_BASELINE = ("MFCC-GMM", "-", None)
 DCASE2016_BASELINE_AVG_EER = 0.21
 
+#: The dataset layouts whose results are set beside a paper: paper A's Table 1 is on
+#: CHiME-Home, paper B's leaderboard on FSDKaggle2018 (``dataset.layout`` of a config).
+PAPER_A_LAYOUT = "chime-home"
+PAPER_B_LAYOUT = "fsdkaggle2018"
+
 # Paper B (DCASE 2018 Task 2), mAP@3 on the public leaderboard.
 PAPER_B_MAP3 = {
     "stack": 0.977,
@@ -60,3 +65,20 @@ def paper_a_row(model: str, mixing: str, alpha: float | None):
         alpha = None
     key = (model, mixing, None if alpha is None else float(alpha))
     return PAPER_A_TABLE1.get(key)
+
+
+def compares_with_paper_a(layout: str, classes) -> bool:
+    """Whether a tagging run's results are set beside paper A's Table 1 (its numbers, the
+    tag letters' long names): only on CHiME-Home with its seven tags in their order.
+
+    Args:
+        layout: the run's ``dataset.layout``.
+        classes: the dataset's classes, in the model's output order.
+    """
+    return layout == PAPER_A_LAYOUT and tuple(classes) == CHIME_HOME_TAGS
+
+
+def compares_with_paper_b(layout: str) -> bool:
+    """Whether a classification run's mAP@3 is set beside paper B's: only on
+    FSDKaggle2018 (``layout`` is the run's ``dataset.layout``)."""
+    return layout == PAPER_B_LAYOUT

@@ -1,10 +1,19 @@
-"""``kerastag data check``: validate a dataset folder and summarise it."""
+"""``kerastag data check``: validate a dataset folder and summarise it.
+
+Besides problems (what stops a run), the report has notes: what trains but gives a
+surprise. One is a class too rare for the folds (:func:`thin_class_notes`): every class
+needs at least one clip in each fold that is tested (else its EER on that fold is
+undefined and the table averages it over the other folds, or shows ``nan``), at least one
+clip that is not in that fold (to train on), and a clip without it in that fold.
+``kerastag run`` names the same classes, for the folds its units test, before training.
+"""
 
 from __future__ import annotations
 
 import collections
 import dataclasses
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -17,7 +26,8 @@ from kerastag.errors import AudioError
 @dataclasses.dataclass
 class CheckReport:
     """What ``data check`` found: the dataset, audio statistics, every problem, and notes
-    (what it accepts that may surprise: unlisted audio files, labels split at commas)."""
+    (what it accepts that may surprise: unlisted audio files, labels split at commas, a
+    class too rare for the folds)."""
 
     dataset: Dataset | None
     problems: list[str]
@@ -63,7 +73,64 @@ def check_dataset(path: str | Path, layout: str | None = None, *,
         rates[info.samplerate] += 1
         channels[info.channels] += 1
     return CheckReport(dataset, problems.messages, durations, rates, channels,
-                       notes=problems.notes)
+                       notes=problems.notes + dataset_fold_notes(dataset))
+
+
+def dataset_fold_notes(dataset: Dataset) -> list[str]:
+    """:func:`thin_class_notes` of a dataset's cross-validation folds (every fold tested)."""
+    clips = [clip for clip in dataset.clips if clip.fold is not None]
+    if not clips or not dataset.classes:
+        return []
+    index = {name: k for k, name in enumerate(dataset.classes)}
+    y = np.zeros((len(clips), len(dataset.classes)), np.int8)
+    for row, clip in enumerate(clips):
+        y[row, [index[t] for t in clip.tags if t in index]] = 1
+    folds = np.array([clip.fold for clip in clips])
+    return thin_class_notes(dataset.classes, y, fold_splits(folds, sorted(set(folds.tolist()))))
+
+
+def fold_splits(folds: np.ndarray, tested: Sequence[int]) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, test mask, train mask)`` of each tested fold: fold k against the other
+    folds (clips of fold ``-1`` or below, evaluation clips, are in neither)."""
+    return [(f"fold {k}", folds == k, (folds >= 0) & (folds != k)) for k in tested]
+
+
+def thin_class_notes(classes: Sequence[str], y: np.ndarray,
+                     splits: Sequence[tuple[str, np.ndarray, np.ndarray]]) -> list[str]:
+    """One line per class too rare for the folds.
+
+    A class needs, in every split: a clip of it among the tested clips and one without it
+    (else its EER there is undefined), and a clip of it among the training clips.
+
+    Args:
+        classes: the class names, the columns of ``y``.
+        y: ``(clips, classes)`` 0/1 targets.
+        splits: ``(name, test mask (clips,), train mask (clips,))``, e.g. of
+            :func:`fold_splits`.
+
+    Returns:
+        e.g. ``"class 'chirp' (3 clips) does not fit the folds: no clip of it in fold 3,
+        fold 4 (its EER is undefined there); give each class ..."``.
+    """
+    y = np.asarray(y) > 0
+    notes = []
+    for k, name in enumerate(classes):
+        untested = [split for split, test, _ in splits if not y[test, k].any()]
+        untrained = [split for split, _, train in splits if not y[train, k].any()]
+        everywhere = [split for split, test, _ in splits if test.any() and y[test, k].all()]
+        lacks = []
+        if untested:
+            lacks.append(f"no clip of it in {', '.join(untested)} (its EER is undefined there)")
+        if everywhere:
+            lacks.append(f"every clip of {', '.join(everywhere)} has it (its EER is "
+                         f"undefined there)")
+        if untrained:
+            lacks.append(f"no clip of it to train on when testing {', '.join(untrained)}")
+        if lacks:
+            notes.append(f"class {name!r} ({int(y[:, k].sum())} clips) does not fit the "
+                         f"folds: {'; '.join(lacks)}; give each class a clip in every fold "
+                         f"tested and in training")
+    return notes
 
 
 def _audio_files(dataset: Dataset, progress: bool) -> list[tuple[Path, AudioFormat | None]]:

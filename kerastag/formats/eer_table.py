@@ -1,11 +1,14 @@
 """Paper A's result table, ``table.csv`` and ``table.md``: writer and reader.
 
 ``table.csv`` has one line per row: ``row,model,augmentation,alpha`` (``row`` is the
-config row's id: ``mixup_a1.5``, ``cgrnn_imd``), the EER of each tag (CHiME-Home order),
-``avg`` and ``var_1e3`` (4 decimals). ``table.md`` sets each number beside Table 1 of
-paper A. ("augmentation" is the paper's column heading: a row's mixing mode, or a
-baseline's variant such as ``IMD``.) Tables written before kerastag 0.3 have no ``row``
-column; the reader derives it.
+config row's id: ``mixup_a1.5``, ``cgrnn_imd``), the EER of each of the dataset's classes
+(one column each, named by the class, in the dataset's order: CHiME-Home's tag letters
+``c,m,f,v,p,b,o`` there), ``avg`` and ``var_1e3`` (4 decimals). On CHiME-Home ``table.md``
+sets each number beside Table 1 of paper A and names the tag letters; on any other
+dataset it has no paper columns. ("augmentation" is the paper's column heading: a row's
+mixing mode, or a baseline's variant such as ``IMD``.) The reader takes the class columns
+from the header. Tables written before kerastag 0.3 have no ``row`` column; the reader
+derives it.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class EerRow:
         mixing: the table's "augmentation" column: the row's mixing mode
             (:data:`kerastag.names.MIXING_MODES`) or a baseline's variant (``IMD``, ``-``).
         alpha: the Beta(alpha, alpha) parameter, or ``None``.
-        per_tag: EER per tag in ``CHIME_HOME_TAGS`` order (NaN allowed).
+        per_tag: EER per class, in the table's class order (the dataset's; NaN allowed).
         average: mean EER over the tags.
         var_1e3: variance x 1e-3, as in Table 1 of the paper.
     """
@@ -80,6 +83,24 @@ def paper_row(row: EerRow):
     return paper_a_row(row.model, row.mixing, row.alpha)
 
 
+@dataclasses.dataclass(frozen=True)
+class EerTable:
+    """A ``table.csv`` read back: its class columns and its rows.
+
+    Attributes:
+        tags: the class names of the header, in column order.
+        rows: one :class:`EerRow` per line, ``per_tag`` in ``tags`` order.
+    """
+
+    tags: tuple[str, ...]
+    rows: list[EerRow]
+
+
+def with_paper(tags: Sequence[str], paper: bool | None) -> bool:
+    """``paper``, or when it is None whether ``tags`` are CHiME-Home's seven letters."""
+    return tuple(tags) == CHIME_HOME_TAGS if paper is None else bool(paper)
+
+
 def check_rows(rows: Sequence[EerRow], tags: Sequence[str]) -> None:
     if not rows:
         raise KerastagError("EER table: no rows to report")
@@ -91,13 +112,17 @@ def check_rows(rows: Sequence[EerRow], tags: Sequence[str]) -> None:
 
 
 def write_eer_table(rows: Sequence[EerRow], out_dir: str | os.PathLike, *,
-                    tags: Sequence[str] = CHIME_HOME_TAGS) -> tuple[Path, Path]:
+                    tags: Sequence[str] = CHIME_HOME_TAGS,
+                    paper: bool | None = None) -> tuple[Path, Path]:
     """Write the paper-A result table as ``table.csv`` and ``table.md``.
 
     Args:
         rows: result rows, in display order.
         out_dir: folder for the two files (created if needed).
-        tags: tag column names, in the order of ``EerRow.per_tag``.
+        tags: class column names, in the order of ``EerRow.per_tag``.
+        paper: set the rows beside Table 1 of paper A in ``table.md`` (and name
+            CHiME-Home's tag letters); None: when ``tags`` are CHiME-Home's. A task passes
+            :func:`kerastag.reference_results.compares_with_paper_a` of its dataset.
 
     Returns:
         ``(csv_path, md_path)``.
@@ -108,7 +133,8 @@ def write_eer_table(rows: Sequence[EerRow], out_dir: str | os.PathLike, *,
     check_rows(rows, tags)
     out_dir = Path(out_dir)
     csv_path = write_text_atomic(out_dir / "table.csv", _eer_csv_text(rows, tags))
-    md_path = write_text_atomic(out_dir / "table.md", _eer_markdown(rows, tags))
+    md_path = write_text_atomic(out_dir / "table.md",
+                                _eer_markdown(rows, tags, with_paper(tags, paper)))
     return csv_path, md_path
 
 
@@ -124,14 +150,20 @@ def _eer_csv_text(rows: Sequence[EerRow], tags: Sequence[str]) -> str:
 
 
 def read_eer_table(csv_path: str | os.PathLike) -> list[EerRow]:
-    """Read a ``table.csv`` written by :func:`write_eer_table`.
+    """The rows of a ``table.csv`` written by :func:`write_eer_table` (see
+    :func:`read_eer`, which also gives the class columns)."""
+    return read_eer(csv_path).rows
+
+
+def read_eer(csv_path: str | os.PathLike) -> EerTable:
+    """Read a ``table.csv`` written by :func:`write_eer_table`, of any classes.
 
     Args:
         csv_path: the CSV file.
 
     Returns:
-        The rows (``name`` from the ``row`` column, or derived from mixing and alpha
-        in older tables).
+        The class columns named by the header and the rows (``name`` from the ``row``
+        column, or derived from mixing and alpha in older tables).
 
     Raises:
         KerastagError: missing file, unexpected header or a value that is not a number.
@@ -144,8 +176,10 @@ def read_eer_table(csv_path: str | os.PathLike) -> list[EerRow]:
     if not lines:
         raise KerastagError(f"{csv_path}: EER table is empty")
     layout = _check_eer_header(csv_path, lines[0])
-    return [_parse_eer_line(csv_path, number, cells, layout)
-            for number, cells in enumerate(lines[1:], start=2) if cells]
+    fixed, n_tags = layout
+    return EerTable(tuple(lines[0][fixed:fixed + n_tags]),
+                    [_parse_eer_line(csv_path, number, cells, layout)
+                     for number, cells in enumerate(lines[1:], start=2) if cells])
 
 
 def _check_eer_header(csv_path: Path, header: list[str]) -> tuple[int, int]:
@@ -180,7 +214,9 @@ def _parse_eer_line(csv_path: Path, number: int, cells: list[str],
                   var_1e3=values[n_tags + 1])
 
 
-def _eer_markdown(rows: Sequence[EerRow], tags: Sequence[str]) -> str:
+def _eer_markdown(rows: Sequence[EerRow], tags: Sequence[str], paper: bool) -> str:
+    if not paper:
+        return _own_markdown(rows, tags)
     header = ["row", "model", "augmentation", "alpha", *tags, "avg", "paper avg",
               "Δ avg", "var ×1e-3", "paper var", "Δ var"]
     lines = ["# Paper A: EER per tag, ours beside Table 1 of the paper", "",
@@ -193,6 +229,24 @@ def _eer_markdown(rows: Sequence[EerRow], tags: Sequence[str]) -> str:
                                    *(format_number(v, 2) for v in paper[0]),
                                    *[""] * 6]))
     lines += ["", *_eer_legend(tags)]
+    return "\n".join(lines) + "\n"
+
+
+def _own_markdown(rows: Sequence[EerRow], tags: Sequence[str]) -> str:
+    """The table of a dataset that is not CHiME-Home: no paper columns."""
+    header = ["row", "model", "augmentation", "alpha", *tags, "avg", "var ×1e-3"]
+    lines = ["# EER per class", "", markdown_line(header), markdown_line(["---"] * len(header))]
+    lines += [markdown_line([row.name, row.model, row.mixing, _alpha_text(row.alpha),
+                             *(format_number(v) for v in row.per_tag),
+                             format_number(row.average), format_number(row.var_1e3)])
+              for row in rows]
+    lines += ["", "Legend:", "",
+              f"- EER = equal error rate (lower is better) of each class of the dataset: "
+              f"{', '.join(tags)}.",
+              "- avg = mean EER over the classes; var ×1e-3 = variance × 10⁻³ of the "
+              "per-class EERs.",
+              "- nan = EER undefined (a class without positive or negative clips in every "
+              "fold tested)."]
     return "\n".join(lines) + "\n"
 
 
@@ -231,30 +285,36 @@ def _eer_legend(tags: Sequence[str]) -> list[str]:
     ]
 
 
-def format_eer_table(rows: Sequence[EerRow], *,
-                     tags: Sequence[str] = CHIME_HOME_TAGS) -> str:
+def format_eer_table(rows: Sequence[EerRow], *, tags: Sequence[str] = CHIME_HOME_TAGS,
+                     paper: bool | None = None) -> str:
     """Return the paper-A table as aligned plain text for the terminal.
 
     Args:
         rows: result rows.
-        tags: tag column names, in the order of ``EerRow.per_tag``.
+        tags: class column names, in the order of ``EerRow.per_tag``.
+        paper: add the paper's average and Δ (as :func:`write_eer_table`).
 
     Returns:
-        Text with a header line, a rule and one line per row (paper avg and Δ beside).
+        Text with a header line, a rule and one line per row (paper avg and Δ beside on
+        CHiME-Home).
     """
     check_rows(rows, tags)
-    header = ["row", *tags, "avg", "var1e3", "paper", "Δavg"]
+    paper = with_paper(tags, paper)
+    header = ["row", *tags, "avg", "var1e3", *(["paper", "Δavg"] if paper else [])]
     body = []
     for row in rows:
-        paper = paper_row(row)
-        comparison = ([NO_PAPER, NO_PAPER] if paper is None
-                      else [format_number(paper[1], 2), format_difference(row.average - paper[1])])
         body.append([row.name, *(format_number(v) for v in row.per_tag), format_number(row.average),
-                     format_number(row.var_1e3, 2), *comparison])
+                     format_number(row.var_1e3, 2), *(_comparison(row) if paper else [])])
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     text = [_pad(header, widths), "  ".join("-" * w for w in widths)]
     text += [_pad(line, widths) for line in body]
     return "\n".join(text)
+
+
+def _comparison(row: EerRow) -> list[str]:
+    paper = paper_row(row)
+    return ([NO_PAPER, NO_PAPER] if paper is None
+            else [format_number(paper[1], 2), format_difference(row.average - paper[1])])
 
 
 def _pad(cells: Sequence[str], widths: Sequence[int]) -> str:

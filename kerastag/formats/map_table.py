@@ -1,7 +1,8 @@
 """Paper B's result table, ``table.csv`` and ``table.md``: writer and reader.
 
-``table.csv`` has one line per model: ``model,map3,accuracy`` (4 decimals); ``table.md``
-adds the published mAP@3 and the difference where the paper has a number.
+``table.csv`` has one line per model: ``model,map3,accuracy`` (4 decimals); on
+FSDKaggle2018 (``paper`` given) ``table.md`` adds the published mAP@3 and the difference
+where the paper has a number; on any other dataset it has no paper column.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def _map_markdown(rows: Sequence[MapRow], paper: Mapping[str, float] | None) -> 
     header = ["model", "mAP@3", "accuracy"]
     if paper is not None:
         header += ["paper mAP@3", "Δ mAP@3"]
-    lines = ["# Paper B: mAP@3 and accuracy", "", markdown_line(header),
+    title = "# Paper B: mAP@3 and accuracy" if paper is not None else "# mAP@3 and accuracy"
+    lines = [title, "", markdown_line(header),
              markdown_line(["---"] * len(header))]
     for row in rows:
         cells = [row.name, format_number(row.map3), format_number(row.accuracy)]

@@ -43,6 +43,8 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, log: Log = print)
     task = make_task(config)
     data = task.load()
     units = task.units(data)
+    for note in _notes(task, data, units):
+        log(f"note: {note}")
     with run_folder.locked(out_dir):
         run_folder.claim(out_dir, resolved, normalise=_normalised_run_data)
         todo = _unfinished(out_dir, units, log)
@@ -58,6 +60,13 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, log: Log = print)
         if stage is not None:
             resolve(STAGES[stage])(out_dir, log=log)
     return table
+
+
+def _notes(task, data, units: list[Unit]) -> list[str]:
+    """What a task says of its data before training (e.g. tagging: classes too rare for
+    the folds), through its optional ``notes(data, units)``."""
+    notes = getattr(task, "notes", None)
+    return [] if notes is None else list(notes(data, units))
 
 
 def _unfinished(out_dir: Path, units: list[Unit], log: Log) -> list[Unit]:

@@ -21,7 +21,7 @@ from kerastag.formats import level1_csv, submission_csv
 from kerastag.formats.level1_csv import Level1Table
 from kerastag.formats.map_table import MapRow, write_map_table
 from kerastag.metrics import accuracy, map_at_3, map_at_3_per_class
-from kerastag.reference_results import PAPER_B_MAP3
+from kerastag.reference_results import PAPER_B_MAP3, compares_with_paper_b
 from kerastag.runner.task import Log, Unit
 
 #: Per row name: ``{"oof": Level1Table, "test": Level1Table or None}``.
@@ -77,8 +77,9 @@ def write_level1(out_dir: Path, tables: RowTables, classes: Sequence[str]) -> No
 
 
 def write_tables(out_dir: Path, tables: RowTables, classes: Sequence[str],
-                 paper: Mapping[str, float], log: Log) -> Path:
-    """The out-of-fold table, the test table (labelled test sets) and the per-class plot.
+                 paper: Mapping[str, float] | None, log: Log) -> Path:
+    """The out-of-fold table, the test table (labelled test sets) and the per-class plot
+    (``paper``: as :func:`paper_numbers`; None, no paper column).
 
     Returns:
         The path of ``table.csv``.
@@ -98,7 +99,7 @@ def write_tables(out_dir: Path, tables: RowTables, classes: Sequence[str],
     return csv_path
 
 
-def write_evaluation(out_dir: Path, tables: RowTables, paper: Mapping[str, float],
+def write_evaluation(out_dir: Path, tables: RowTables, paper: Mapping[str, float] | None,
                      log: Log) -> tuple[Path, list[MapRow]]:
     """The out-of-fold table of ``kerastag evaluate``; returns its path and rows."""
     rows = map_rows(tables, "oof")
@@ -120,8 +121,12 @@ def map_rows(tables: RowTables, part: str) -> list[MapRow]:
     return rows
 
 
-def paper_numbers(rows: Sequence[RowConfig]) -> dict[str, float]:
-    """The paper's single-model mAP@3 beside its best single model (ResNeXt, log-mel, mixup)."""
+def paper_numbers(rows: Sequence[RowConfig], layout: str = "fsdkaggle2018"
+                  ) -> dict[str, float] | None:
+    """The paper's single-model mAP@3 beside its best single model (ResNeXt, log-mel,
+    mixup); None (no paper column at all) unless the dataset ``layout`` is FSDKaggle2018."""
+    if not compares_with_paper_b(layout):
+        return None
     return {row.name: PAPER_B_MAP3["best_single_resnext"] for row in rows
             if row.network == "resnext50" and row.features == "logmel" and row.mixing == "mixup"}
 

@@ -197,8 +197,8 @@ class ClassificationTask:
         """Paper B's level 2 (``stacking``) when the config has a ``stack:`` section."""
         return "stacking" if self.config.stack is not None else None
 
-    def _paper(self) -> dict[str, float]:
-        return report.paper_numbers(self.config.rows)
+    def _paper(self) -> dict[str, float] | None:
+        return report.paper_numbers(self.config.rows, self.config.dataset.layout)
 
     # --- helpers ---------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""Paper A's figures: our per-tag EER beside Table 1, and one clip's frame-level
-tag probabilities and attention (``kerastag predict --plot``)."""
+"""Paper A's figures: our per-class EER (beside Table 1 on CHiME-Home), and one clip's
+frame-level tag probabilities and attention (``kerastag predict --plot``)."""
 
 from __future__ import annotations
 
@@ -11,63 +11,78 @@ from typing import Sequence
 import numpy as np
 
 from kerastag.errors import KerastagError
-from kerastag.formats.eer_table import EerRow, check_rows, paper_row
+from kerastag.formats.eer_table import EerRow, check_rows, paper_row, with_paper
 from kerastag.plots import new_figure, write_png
 from kerastag.reference_results import CHIME_HOME_TAGS
 
 
 def plot_eer_vs_paper(rows: Sequence[EerRow], out_path: str | os.PathLike, *,
-                      tags: Sequence[str] = CHIME_HOME_TAGS) -> Path:
-    """Plot our EER against Table 1 of paper A, one subplot per row.
+                      tags: Sequence[str] = CHIME_HOME_TAGS,
+                      paper: bool | None = None) -> Path:
+    """Plot our EER per class, against Table 1 of paper A on CHiME-Home; one subplot
+    per row.
 
-    Each subplot has grouped bars per tag and for the average: ours and, where the
-    paper has the row, the paper's. Subplots share the EER axis; two columns.
+    Each subplot has bars per class and for the average: ours and, with ``paper`` where
+    the paper has the row, the paper's beside. Subplots share the EER axis; two columns.
 
     Args:
         rows: result rows.
         out_path: PNG file.
-        tags: tag names, in the order of ``EerRow.per_tag``.
+        tags: class names, in the order of ``EerRow.per_tag``.
+        paper: draw Table 1's numbers beside ours; None: when ``tags`` are CHiME-Home's
+            (a task passes :func:`kerastag.reference_results.compares_with_paper_a`).
 
     Returns:
         ``out_path`` as a Path.
     """
+    return plot_eer(rows, out_path, tags=tags, paper=with_paper(tags, paper))
+
+
+def plot_eer(rows: Sequence[EerRow], out_path: str | os.PathLike, *,
+             tags: Sequence[str], paper: bool) -> Path:
+    """:func:`plot_eer_vs_paper` with ``paper`` decided: without it, our per-class EER only
+    (the tagging task's ``plots/eer_per_class.png``)."""
     check_rows(rows, tags)
     n_cols = 1 if len(rows) == 1 else 2
     n_rows = math.ceil(len(rows) / n_cols)
-    y_max = _eer_y_max(rows)
-    with new_figure(figsize=(6.5 * n_cols, 2.6 * n_rows + 0.8)) as fig:
+    y_max = _eer_y_max(rows, paper)
+    width = max(6.5, 0.45 * (len(tags) + 1) + 1.5)
+    with new_figure(figsize=(width * n_cols, 2.6 * n_rows + 0.8)) as fig:
         axes = fig.subplots(n_rows, n_cols, sharey=True, squeeze=False)
         for ax, row in zip(axes.flat, rows):
-            _draw_eer_bars(ax, row, tags, y_max)
+            _draw_eer_bars(ax, row, tags, y_max, paper)
         for ax in list(axes.flat)[len(rows):]:
             ax.set_visible(False)
-        _eer_legend_and_title(fig)
+        _eer_legend_and_title(fig, paper)
         return write_png(fig, out_path)
 
 
-def _eer_legend_and_title(fig) -> None:
+def _eer_legend_and_title(fig, paper: bool) -> None:
     from matplotlib.patches import Patch
 
-    handles = [Patch(color="C0", label="ours"), Patch(color="C7", label="paper A, Table 1")]
-    fig.legend(handles=handles, loc="upper right", ncol=2)
-    fig.suptitle("EER per tag: ours vs paper A (lower is better)", x=0.4)
+    if paper:
+        handles = [Patch(color="C0", label="ours"), Patch(color="C7", label="paper A, Table 1")]
+        fig.legend(handles=handles, loc="upper right", ncol=2)
+        fig.suptitle("EER per tag: ours vs paper A (lower is better)", x=0.4)
+    else:
+        fig.suptitle("EER per class (lower is better)")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
 
 
-def _eer_y_max(rows: Sequence[EerRow]) -> float:
+def _eer_y_max(rows: Sequence[EerRow], paper: bool) -> float:
     values = [v for row in rows for v in (*row.per_tag, row.average)]
-    for row in rows:
-        paper = paper_row(row)
-        if paper is not None and paper[0] is not None:
-            values += [*paper[0], paper[1]]
+    for row in rows if paper else ():
+        published = paper_row(row)
+        if published is not None and published[0] is not None:
+            values += [*published[0], published[1]]
     finite = [v for v in values if math.isfinite(v)]
     return max(0.3, 1.1 * max(finite, default=0.0))
 
 
-def _draw_eer_bars(ax, row: EerRow, tags: Sequence[str], y_max: float) -> None:
+def _draw_eer_bars(ax, row: EerRow, tags: Sequence[str], y_max: float, show_paper: bool) -> None:
     positions = np.arange(len(tags) + 1)
     ours = [*row.per_tag, row.average]
-    paper = paper_row(row)
+    paper = paper_row(row) if show_paper else None
     has_paper = paper is not None and paper[0] is not None and len(paper[0]) == len(tags)
     width = 0.4 if has_paper else 0.6
     ax.bar(positions - (width / 2 if has_paper else 0), ours, width, color="C0")
@@ -76,9 +91,10 @@ def _draw_eer_bars(ax, row: EerRow, tags: Sequence[str], y_max: float) -> None:
     for position, value in zip(positions, ours):
         if not math.isfinite(value):
             ax.text(position, 0.005, "nan", ha="center", va="bottom", fontsize=8, color="C3")
-    note = "" if has_paper else "  (not in Table 1)"
+    note = "" if has_paper or not show_paper else "  (not in Table 1)"
     ax.set_title(f"{row.name}: avg {row.average:.3f}{note}", fontsize=10)
-    ax.set_xticks(positions, [*tags, "avg"])
+    ax.set_xticks(positions, [*tags, "avg"], rotation=0 if len(tags) <= 8 else 45,
+                  ha="center" if len(tags) <= 8 else "right")
     ax.set_ylim(0, y_max)
     ax.set_ylabel("EER")
     ax.grid(axis="y", alpha=0.3)

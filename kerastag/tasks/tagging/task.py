@@ -16,14 +16,16 @@ import numpy as np
 
 from kerastag.config import ExperimentConfig, config_to_dict, from_dict
 from kerastag.config.sections import feature_section
-from kerastag.errors import KerastagError
+from kerastag.errors import DatasetError, KerastagError
 from kerastag.fitting import holdout_indices, predict_scores, unit_seed
 from kerastag.formats import run_folder
 from kerastag.formats.eer_table import EerRow, format_eer_table, write_eer_table
-from kerastag.loading import compute_features, multi_hot, prepare_dataset, stack_features
+from kerastag.loading import (compute_features, multi_hot, prepare_dataset, stack_features,
+                              stream_paths)
 from kerastag.metrics import eer_per_tag, summarize_eer
 from kerastag.names import FAMILY_INPUTS
 from kerastag.plots import plot_histories
+from kerastag.reference_results import compares_with_paper_a
 from kerastag.runner.task import Unit, UnitResult, folds_to_run
 
 
@@ -44,6 +46,8 @@ class TaggingTask:
 
     def __init__(self, config: ExperimentConfig):
         self.config = config
+        #: The dataset's classes (the models' outputs, the tables' columns), set by load.
+        self.classes: tuple[str, ...] | None = None
 
     def family(self, row) -> str:
         """The row's model family: its ``network``, else ``model.type``."""
@@ -71,11 +75,13 @@ class TaggingTask:
         """Features, targets and folds of every clip the protocol needs."""
         config = self.config
         dataset = prepare_dataset(config)
+        self.classes = dataset.classes
         evaluation = config.training.protocol == "evaluation"
         clips = [clip for clip in dataset.clips
                  if clip.fold is not None or (evaluation and clip.subset == "evaluation")]
         if not clips:
             raise KerastagError(f"{dataset.root}: no clips with a fold for training")
+        self._check_row_inputs(clips)
         inputs = {}
         for section in self._distinct_features():
             if section.spec() not in inputs:
@@ -85,6 +91,22 @@ class TaggingTask:
         return TaggingData([clip.clip_id for clip in clips], inputs,
                            multi_hot(clips, dataset.classes), folds, dataset.classes,
                            np.array([clip.group for clip in clips]))
+
+    def _check_row_inputs(self, clips) -> None:
+        """Every row's input file exists for every clip (the IMD baselines read
+        CHiME-Home's stereo 48 kHz files), checked before any feature is extracted.
+
+        Raises:
+            DatasetError: naming the first row whose input the dataset lacks.
+        """
+        for row in self.config.rows:
+            section = self.row_features(row)
+            try:
+                stream_paths(clips, section.spec().stream, section.type,
+                             self.config.dataset.layout)
+            except DatasetError as exc:
+                raise DatasetError(f"row {row.name!r} ({self.family(row)}): {exc}; remove "
+                                   f"the row or train it on CHiME-Home") from None
 
     def _distinct_features(self) -> list:
         sections = []
@@ -105,6 +127,20 @@ class TaggingTask:
             config = dataclasses.replace(self.config, training=self.config.training_of(row))
             units += [Unit(row, f"fold{k}") for k in folds_to_run(config, present)]
         return units
+
+    def notes(self, data: TaggingData, units: list[Unit]) -> list[str]:
+        """One line per class too rare for the units' folds (its EER would be undefined
+        on a tested fold, or it has no clip to train on); ``kerastag run`` logs them
+        before training. The rule is :func:`kerastag.datasets.check.thin_class_notes`."""
+        from kerastag.datasets.check import thin_class_notes
+
+        splits = {}
+        for unit in units:
+            test = np.zeros(len(data.folds), bool)
+            test[self._test_indices(data, unit)] = True
+            train = (data.folds >= 0) & ~test
+            splits.setdefault(unit.name, (unit.name, test, train))
+        return thin_class_notes(data.classes, data.y, list(splits.values()))
 
     def train_unit(self, data: TaggingData, unit: Unit) -> UnitResult:
         from kerastag.tasks.tagging.training import train_tagger
@@ -132,22 +168,35 @@ class TaggingTask:
         }
 
     def write_results(self, out_dir: Path, units: list[Unit], predictions: dict, *, log) -> Path:
-        """Table (csv, md) and plots from the saved predictions and histories."""
-        from kerastag.tasks.tagging.plots import plot_eer_vs_paper
+        """Table (csv, md) and plots from the saved predictions and histories: columns
+        are the dataset's classes; beside paper A's numbers (``plots/eer_vs_paper.png``)
+        only on CHiME-Home, else ``plots/eer_per_class.png``."""
+        from kerastag.tasks.tagging.plots import plot_eer
 
         rows = self.table_rows(predictions)
-        csv_path, _ = write_eer_table(rows, out_dir)
+        tags, paper = self._table_columns()
+        csv_path, _ = write_eer_table(rows, out_dir, tags=tags, paper=paper)
         plot_histories(run_folder.read_histories(out_dir, [(u.row.name, u.name) for u in units]),
                        out_dir / "plots")
-        plot_eer_vs_paper(rows, out_dir / "plots" / "eer_vs_paper.png")
-        log(format_eer_table(rows))
+        plot_name = "eer_vs_paper.png" if paper else "eer_per_class.png"
+        plot_eer(rows, out_dir / "plots" / plot_name, tags=tags, paper=paper)
+        log(format_eer_table(rows, tags=tags, paper=paper))
         return csv_path
 
     def write_evaluation(self, out_dir: Path, units: list[Unit], predictions: dict, *, log):
         rows = self.table_rows(predictions)
-        csv_path, _ = write_eer_table(rows, out_dir)
-        log(format_eer_table(rows))
+        tags, paper = self._table_columns()
+        csv_path, _ = write_eer_table(rows, out_dir, tags=tags, paper=paper)
+        log(format_eer_table(rows, tags=tags, paper=paper))
         return csv_path, rows
+
+    def _table_columns(self) -> tuple[tuple[str, ...], bool]:
+        """The dataset's classes (the tables' columns) and whether the tables set the
+        rows beside paper A (CHiME-Home only)."""
+        if self.classes is None:
+            raise KerastagError("tagging task: the dataset's classes are unknown; load the "
+                                "dataset (TaggingTask.load) before writing its tables")
+        return self.classes, compares_with_paper_a(self.config.dataset.layout, self.classes)
 
     def follow_up(self) -> None:
         return None
