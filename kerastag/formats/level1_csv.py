@@ -5,7 +5,8 @@ of every training clip) and ``<row>.test.csv`` (test-set probabilities), beside 
 ``classes.json`` (the sorted class names, the column order)::
 
     fname,fold,label,<class 1>,...,<class C>     <row>.oof.csv
-    fname,label,<class 1>,...,<class C>          <row>.test.csv (label empty if unknown)
+    fname,label,<class 1>,...,<class C>          <row>.test.csv (label empty if unknown;
+                                                 header only without a test set)
 
 Rows are sorted by ``fname``, line ends are LF and probabilities are written with
 ``%.6g`` (six significant digits). Level 1 writes them into ``RUN/level1/``; the stack
@@ -222,7 +223,9 @@ def _row_file(level1_dir: Path, row: str, kind: str) -> Path:
     path = row_path(level1_dir, row, kind)
     if not path.is_file():
         what = "out-of-fold" if kind == "oof" else "test-set"
-        raise StackingError(f"level 1 row {row!r}: missing {what} file {path}")
+        hint = ("" if kind == "oof" else " (level 1 writes it with its full model, header-only "
+                "on a dataset without a test set; run the config again with kerastag run)")
+        raise StackingError(f"level 1 row {row!r}: missing {what} file {path}{hint}")
     return path
 
 

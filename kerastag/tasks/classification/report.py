@@ -66,11 +66,12 @@ def row_tables(rows: Sequence[RowConfig], units: Sequence[Unit],
 
 def write_level1(out_dir: Path, tables: RowTables, classes: Sequence[str]) -> None:
     """``level1/<row>.oof.csv``, ``<row>.test.csv``, ``classes.json`` and
-    ``submissions/<row>.csv`` (rows with a test table only)."""
+    ``submissions/<row>.csv`` (rows with test clips only: a dataset without a test set
+    gets a header-only ``<row>.test.csv`` and no submission)."""
     folder = Path(out_dir) / "level1"
     for name, parts in tables.items():
         level1_csv.write_row(folder, name, classes, parts["oof"], parts["test"])
-        if parts["test"] is not None:
+        if parts["test"] is not None and parts["test"].fnames.size:
             submission_csv.write_submission(Path(out_dir) / "submissions" / f"{name}.csv",
                                             parts["test"].fnames, parts["test"].probs, classes)
     level1_csv.write_classes(folder, classes)
@@ -110,11 +111,11 @@ def write_evaluation(out_dir: Path, tables: RowTables, paper: Mapping[str, float
 
 def map_rows(tables: RowTables, part: str) -> list[MapRow]:
     """mAP@3 and accuracy per row on ``part`` (``"oof"`` or ``"test"``); rows whose
-    table is missing or has clips of unknown label are left out."""
+    table is missing, empty (no test set) or has clips of unknown label are left out."""
     rows = []
     for name, parts in tables.items():
         table = parts[part]
-        if table is None or (table.labels < 0).any():
+        if table is None or table.fnames.size == 0 or (table.labels < 0).any():
             continue
         rows.append(MapRow(name=name, map3=map_at_3(table.labels, table.probs),
                            accuracy=accuracy(table.labels, table.probs)))

@@ -5,7 +5,10 @@ trained on random 1.5 s excerpts of the cached whole-clip features, early-stoppe
 seeded holdout of its training clips, and scores whole clips by averaging its
 predictions over their excerpts. Units: ``fold0``..``fold4`` give the out-of-fold
 probabilities of the training clips; ``full`` (trained on all of them) scores the test
-set. The level-1 files of ``docs/level1_format.md`` (written by
+set, and is trained on a dataset without one too (the csv layout), as the model that
+``kerastag predict`` and the stack's ``predict RUN/stack`` use on new files; it then
+scores no clips, and the test-set table and submissions are skipped with one line
+(:data:`NO_TEST_SET`). The level-1 files of ``docs/level1_format.md`` (written by
 :mod:`~kerastag.tasks.classification.report`) feed the stacking of level 2.
 """
 
@@ -25,6 +28,10 @@ from kerastag.loading import compute_features, prepare_dataset
 from kerastag.plots import plot_histories
 from kerastag.runner.task import Unit, UnitResult, folds_to_run
 from kerastag.tasks.classification import report
+
+#: Said (and noted in ``table.md``) when level 1 runs on a dataset without a test set.
+NO_TEST_SET = ("level 1: the dataset has no test set: no test-set mAP@3 (test/table.*) and "
+               "no submissions/; the full models are trained on all training clips for predict")
 
 
 @dataclasses.dataclass
@@ -79,10 +86,10 @@ class ClassificationTask:
         return self.config.features.with_type(feature_type)
 
     def units(self, data: ClassificationData) -> list[Unit]:
+        """Per row ``fold<k>`` for every fold to run, then ``full`` (with or without a
+        test set: it is the model that scores new files)."""
         present = sorted(set(data.folds.tolist()))
-        names = [f"fold{k}" for k in folds_to_run(self.config, present)]
-        if data.test_ids:
-            names.append("full")
+        names = [f"fold{k}" for k in folds_to_run(self.config, present)] + ["full"]
         return [Unit(row, name) for row in self.config.rows for name in names]
 
     # --- one unit --------------------------------------------------------------------
@@ -146,7 +153,8 @@ class ClassificationTask:
         return (self.features_of(feature_type).spec().bands, self._excerpt(feature_type), 3)
 
     def rescore(self, data: ClassificationData, unit: Unit, model) -> dict[str, np.ndarray]:
-        """Whole-clip probabilities of the clips ``unit`` did not train on."""
+        """Whole-clip probabilities of the clips ``unit`` did not train on (for ``full``
+        the test clips: none on a dataset without a test set)."""
         from kerastag.tasks.classification.excerpts import predict_clips
 
         train_arrays, test_arrays = data.features[unit.row.features]
@@ -159,7 +167,7 @@ class ClassificationTask:
         probs = predict_clips(model, arrays, length=self._excerpt(feature_type),
                               hop=self._hop(feature_type), batch_size=self.config.training.batch_size,
                               pad_value=self._pad_value(feature_type))
-        return {"clip_ids": np.array(ids), "y_true": np.asarray(y), "probs": probs.astype(np.float32),
+        return {"clip_ids": np.array(ids, dtype=str), "y_true": np.asarray(y), "probs": probs.astype(np.float32),
                 "classes": np.array(data.classes)}
 
     def metadata(self, data: ClassificationData, unit: Unit) -> dict:
@@ -184,6 +192,8 @@ class ClassificationTask:
         tables = report.row_tables(self.config.rows, units, predictions)
         report.write_level1(out_dir, tables, classes)
         csv_path = report.write_tables(out_dir, tables, classes, self._paper(), log)
+        if not any(parts["test"] is not None and parts["test"].fnames.size for parts in tables.values()):
+            self._say_no_test_set(out_dir, log)
         plot_histories(run_folder.read_histories(out_dir, [(u.row.name, u.name) for u in units]),
                        out_dir / "plots")
         return csv_path
@@ -196,6 +206,15 @@ class ClassificationTask:
     def follow_up(self) -> str | None:
         """Paper B's level 2 (``stacking``) when the config has a ``stack:`` section."""
         return "stacking" if self.config.stack is not None else None
+
+    @staticmethod
+    def _say_no_test_set(out_dir: Path, log) -> None:
+        """Print :data:`NO_TEST_SET` and note it under the out-of-fold ``table.md``."""
+        from kerastag.fileio import write_text_atomic
+
+        log(NO_TEST_SET)
+        md_path = Path(out_dir) / "table.md"
+        write_text_atomic(md_path, md_path.read_text(encoding="utf-8") + f"\n- {NO_TEST_SET}.\n")
 
     def _paper(self) -> dict[str, float] | None:
         return report.paper_numbers(self.config.rows, self.config.dataset.layout)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from kerastag.config import config_from_run_data
-from kerastag.errors import KerastagError
+from kerastag.errors import KerastagError, ModelError
 from kerastag.formats import run_folder
 from kerastag.formats.level2_model import load_level2
 from kerastag.tasks.classification.predict import classification_probs, clip_features, probability_frame
@@ -30,6 +30,10 @@ def predict_files(stack_dir: Path, files: list[Path], *, threshold: float = 0.5,
     blocks = []
     for row in meta["model_order"]:
         model_path = run_folder.unit_paths(run_dir, row, "full")["model"]
+        if not model_path.is_file():
+            raise ModelError(f"{stack_dir}: level-1 model {model_path} not found; the stack "
+                             f"scores new files with each row's full model (run the config "
+                             f"again with kerastag run to train it)")
         probs, classes = classification_probs(model_path, files)
         if list(classes) != list(meta["classes"]):
             raise KerastagError(f"{model_path}: classes differ from the level-2 model's")

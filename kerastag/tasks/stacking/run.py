@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from kerastag.config import ExperimentConfig, config_from_run_data
+from kerastag.datasets.fsdkaggle2018 import LAYOUT as PAPER_B_LAYOUT
 from kerastag.errors import KerastagError
 from kerastag.formats import run_folder
 from kerastag.formats.level1_csv import read_level1
 from kerastag.loading import compute_features, prepare_dataset
 from kerastag.tasks.stacking.mfcc_statistics import mfcc_statistics
-from kerastag.tasks.stacking.report import run_stacking
+from kerastag.tasks.stacking.report import NO_TEST_SET, run_stacking
 
 
 def mfcc_statistics_of_run(config: ExperimentConfig) -> dict[str, np.ndarray]:
@@ -43,7 +44,10 @@ def stack_run(run_dir: Path, out_dir: Path | None = None, *, log=print):
     with run_folder.locked(run_dir):
         result = run_stacking(run_dir, out_dir, mfcc_stats=mfcc_stats, rows=rows,
                               seed=stack.seed if stack else config.seed,
-                              n_jobs=stack.n_jobs if stack else None)
+                              n_jobs=stack.n_jobs if stack else None,
+                              paper_reference=config.dataset.layout == PAPER_B_LAYOUT)
     table = Path(out_dir or run_dir / "stack") / "table.csv"
     log(pd.read_csv(table).to_string(index=False, float_format="%.4f"))
+    if result.level1.test_fnames.size == 0:
+        log(NO_TEST_SET)
     return result
