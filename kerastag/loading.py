@@ -1,11 +1,14 @@
 """From a config to arrays: find (or make) the dataset, then compute cached features.
 
 Shared by every task: each task's ``load()`` calls :func:`prepare_dataset` and
-:func:`compute_features` with the feature sections it needs.
+:func:`compute_features` with the feature sections it needs. Paper A's clips are cut
+into windows (``window_seconds``, :mod:`kerastag.features.windows`) and laid end to
+end by :func:`stack_windows` (:class:`ClipWindows`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -60,16 +63,24 @@ def make_demo(layout: str, path: Path, *, clips: int | None, seed: int,
 
 
 def compute_features(config: ExperimentConfig, clips, *, features: FeaturesConfig | None = None,
-                     progress: bool = True, mmap: bool = False):
+                     progress: bool = True, mmap: bool = False,
+                     window_seconds: float | None = None):
     """Extract (or read from the cache) the features of ``clips``; a FeatureResult.
 
     Each clip's audio is checked as it is read: finite, non-empty, and of the format the
     dataset layout requires (CHiME-Home: 16 kHz mono 4 s), the file named otherwise.
+
+    Args:
+        window_seconds: cut each clip into windows of this length and compute the
+            feature per window (:class:`kerastag.features.Windowed`): each array is then
+            ``(windows, frames, bins)``. None: one feature of the whole file.
     """
-    from kerastag.features import extract
+    from kerastag.features import Windowed, extract
 
     features = features or config.features
     spec = features.spec()
+    if window_seconds is not None:
+        spec = Windowed(spec, window_seconds)
     return extract(stream_paths(clips, spec.stream, features.type, config.dataset.layout),
                    spec, cache_dir=config.cache_dir(), workers=features.workers,
                    progress=progress, mmap=mmap,
@@ -94,17 +105,66 @@ def stream_paths(clips, stream: str, feature_type: str, layout: str) -> list[Pat
     return [Path(clip.extra[key]) for clip in clips]
 
 
-def stack_features(arrays: list[np.ndarray], where: str = "features") -> np.ndarray:
+def stack_features(arrays: list[np.ndarray], where: str = "features",
+                   paths: list | None = None) -> np.ndarray:
     """Stack equal-shaped per-clip features into ``(clips, ...)`` float32.
+
+    Args:
+        paths: the file of each array, to name one whose shape differs.
 
     Raises:
         DatasetError: clips of different lengths (CHiME-Home chunks are all 4 s).
     """
-    shapes = {a.shape for a in arrays}
-    if len(shapes) > 1:
-        raise DatasetError(f"{where}: clips have different feature shapes {sorted(shapes)[:3]}; "
-                           f"every clip must have the same length")
+    shapes = [a.shape for a in arrays]
+    if len(set(shapes)) > 1:
+        first = next(i for i, shape in enumerate(shapes) if shape != shapes[0])
+        which = f" ({paths[first]}: {shapes[first]}, {paths[0]}: {shapes[0]})" if paths else ""
+        raise DatasetError(f"{where}: clips have different feature shapes "
+                           f"{sorted(set(shapes))[:3]}{which}; every clip must have the same "
+                           f"length")
     return np.stack(arrays).astype(np.float32, copy=False)
+
+
+@dataclasses.dataclass
+class ClipWindows:
+    """Every clip's windows (:mod:`kerastag.features.windows`), laid end to end in clip
+    order.
+
+    Attributes:
+        x: ``(windows, frames, bins)`` float32 features, a clip's windows consecutive.
+        clip: ``(windows,)`` the position of each window's clip in the clip list.
+    """
+
+    x: np.ndarray
+    clip: np.ndarray
+
+    def of(self, clips: np.ndarray) -> np.ndarray:
+        """Positions in :attr:`x` of the windows of ``clips`` (clip positions), in
+        window order (so in clip order when ``clips`` is sorted)."""
+        return np.flatnonzero(np.isin(self.clip, clips))
+
+    def clip_maximum(self, window_scores: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """``(clips, classes)``: the maximum of ``window_scores`` ``(windows, classes)``
+        over each clip's windows, for the windows at positions ``windows`` (as
+        :meth:`of` gives them), clips in order."""
+        owner = self.clip[windows]
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]]) if len(owner) else owner
+        if not len(starts):
+            return window_scores[:0]
+        return np.maximum.reduceat(window_scores, starts, axis=0)
+
+
+def stack_windows(arrays: list[np.ndarray], paths: list, where: str = "features") -> ClipWindows:
+    """Lay each clip's window stack ``(windows, frames, bins)`` end to end.
+
+    Raises:
+        DatasetError: windows of different shapes, naming a file (every window has the
+            same length, so only a file with other channels or a broken cache can).
+    """
+    x = stack_features([window for array in arrays for window in array], where,
+                       [path for path, array in zip(paths, arrays) for _ in array])
+    clip = np.repeat(np.arange(len(arrays)), [len(array) for array in arrays])
+    return ClipWindows(x, clip)
 
 
 def multi_hot(clips, classes: tuple[str, ...]) -> np.ndarray:

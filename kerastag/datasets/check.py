@@ -167,6 +167,7 @@ def format_report(report: CheckReport) -> str:
         d = np.asarray(report.durations)
         lines.append(f"duration (s): min {d.min():.2f}  mean {d.mean():.2f}  max {d.max():.2f}  "
                      f"({len(d)} audio files)")
+        lines += _length_lines(d)
         lines.append("sample rates: " + ", ".join(f"{sr} Hz x{n}" for sr, n in sorted(report.sample_rates.items())))
         lines.append("channels:     " + ", ".join(f"{ch} x{n}" for ch, n in sorted(report.channels.items())))
     lines += _format_notes(report.notes)
@@ -183,3 +184,20 @@ def _format_notes(notes: list[str]) -> list[str]:
     if not notes:
         return []
     return [f"notes ({len(notes)}):"] + [f"  - {note}" for note in notes]
+
+
+#: Paper A's window (kerastag.tasks.tagging.task.WINDOW_SECONDS): clips of any length are
+#: cut into windows of this many seconds, the last zero-padded (kerastag.features.windows).
+_TAGGING_WINDOW_SECONDS = 4.0
+
+
+def _length_lines(durations: np.ndarray) -> list[str]:
+    """The length distribution (durations rounded to 0.1 s, the ten most common) and the
+    4 s windows paper A cuts the files into."""
+    lengths = collections.Counter(np.round(durations, 1).tolist())
+    shown = sorted(lengths.most_common(10))
+    more = f", {len(lengths) - len(shown)} more lengths" if len(lengths) > len(shown) else ""
+    windows = sum(max(1, int(np.ceil(round(d / _TAGGING_WINDOW_SECONDS, 6)))) for d in durations)
+    return ["lengths (s): " + ", ".join(f"{length:.1f} x{n}" for length, n in shown) + more,
+            f"{_TAGGING_WINDOW_SECONDS:g} s windows: {windows} (paper A cuts each clip into "
+            f"windows, the last zero-padded; every length trains)"]

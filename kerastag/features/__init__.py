@@ -8,7 +8,9 @@ One concern per module:
   :class:`LogMelImd`, stereo);
 - :mod:`kerastag.features.registry`: :data:`SPECS` by name and :func:`spec_from_dict`;
 - :mod:`kerastag.features.cache`: the cache layout, its writer and its reader;
-- :mod:`kerastag.features.extraction`: :func:`extract` and its worker pool.
+- :mod:`kerastag.features.extraction`: :func:`extract` and its worker pool;
+- :mod:`kerastag.features.windows`: a clip cut into windows (:class:`Windowed`,
+  :func:`cut_windows`), paper A's unit of training and scoring.
 
 The package imports no TensorFlow (nor librosa): feature workers import it and must
 start fast (see ``kerastag/__init__.py``).
@@ -26,6 +28,7 @@ from kerastag.features.extraction import FeatureResult, extract
 from kerastag.features.dcase2016 import LogMelImd, MfccFrames
 from kerastag.features.registry import SPECS, spec_from_dict
 from kerastag.features.specs import FeatureSpec, LogMelA, TimeFrequencyB, Wave, mel_basis
+from kerastag.features.windows import Windowed, cut_windows
 
 __all__ = [
     "CACHE_FORMAT_VERSION",
@@ -37,9 +40,11 @@ __all__ = [
     "MfccFrames",
     "TimeFrequencyB",
     "Wave",
+    "Windowed",
     "cache_folder",
     "cached_path",
     "clip_key",
+    "cut_windows",
     "extract",
     "load_cached",
     "mel_basis",

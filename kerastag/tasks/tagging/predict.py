@@ -1,11 +1,13 @@
 """Tagging audio files with a saved paper-A model: the CRNN or a Table 1 baseline.
 
 A clip of any sample rate is resampled to the model's feature rate. Clips are scored in
-consecutive 4 s windows (the training chunk length): a clip shorter than 4 s is
+consecutive 4 s windows (the model's window, ``chunk_seconds``), cut exactly as in
+training (:func:`kerastag.features.windows.cut_windows`): a clip shorter than 4 s is
 zero-padded to one window; a longer one is zero-padded to a whole number of windows.
 A tag's clip score is its **maximum over the windows** (a tag is present when it occurs
-anywhere in the clip). Frame-level outputs of the CRNN's windows, laid end to end, give
-the localization and attention curves of the plots.
+anywhere in the clip), the score the run's out-of-fold predictions give the same file.
+Frame-level outputs of the CRNN's windows, laid end to end, give the localization and
+attention curves of the plots.
 
 Table 1's baselines are scored the same way on their own inputs (MFCC frames of the mono
 file for the DAE-DNN and the MFCC-GMM; the log-mel + IMD of the stereo 48 kHz file, the
@@ -17,7 +19,6 @@ probabilities: a tag is present when its ratio is at least 0 (equal likelihoods)
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ import pandas as pd
 from kerastag.audio import load_audio
 from kerastag.config import features_from_data
 from kerastag.errors import AudioError, ModelError
+from kerastag.features.windows import Windowed
 from kerastag.formats.model_file import load_model, read_metadata
 from kerastag.names import FAMILY_INPUTS
 
@@ -70,11 +72,7 @@ def load_event_tagger(model_path: Path):
 def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPrediction:
     """Score one file in 4 s windows; see the module docstring."""
     wave = load_audio(path, sample_rate=spec.sample_rate)
-    window = int(round(chunk_seconds * spec.sample_rate))
-    n_windows = max(1, math.ceil(len(wave) / window))
-    padded = np.zeros(n_windows * window, dtype=np.float32)
-    padded[: len(wave)] = wave
-    logmels = np.stack([spec.compute(padded[k * window:(k + 1) * window]) for k in range(n_windows)])
+    logmels = Windowed(spec, chunk_seconds).compute(wave)
     outputs = frame_model.predict(logmels, verbose=0)
     return ClipPrediction(
         path=path,
@@ -146,12 +144,7 @@ def baseline_clip_scores(model, spec, path: Path, chunk_seconds: float, family: 
         raise AudioError(f"{path}: the {family} baseline reads a stereo file (its input is "
                          f"the log-mel + inter-channel magnitude difference, from CHiME-Home's "
                          f"<chunk>.48kHz.wav); this file has {wave.shape[0]} channel(s)")
-    window = int(round(chunk_seconds * spec.sample_rate))
-    n_windows = max(1, math.ceil(wave.shape[-1] / window))
-    padded = np.zeros(wave.shape[:-1] + (n_windows * window,), np.float32)
-    padded[..., :wave.shape[-1]] = wave
-    features = np.stack([spec.compute(padded[..., k * window:(k + 1) * window])
-                         for k in range(n_windows)])
+    features = Windowed(spec, chunk_seconds).compute(wave)
     return np.asarray(model.predict(features, verbose=0), np.float32).max(axis=0)
 
 

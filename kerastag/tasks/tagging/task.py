@@ -5,6 +5,15 @@ per (row, fold) unit; see :class:`kerastag.runner.task.Task` for the protocol. A
 model is the config's CRNN or a Table 1 baseline it names (``network``), each on its own
 input features (:meth:`TaggingTask.row_features`): every distinct input is extracted
 once, for all rows that take it.
+
+Clips of any length: every clip is cut into consecutive windows of
+:data:`WINDOW_SECONDS` (4 s, a CHiME-Home chunk), zero-padded at its end to a whole
+number of windows (a shorter clip is one padded window), and each input is computed
+per window (:mod:`kerastag.features.windows`). In training each window is a sample
+carrying its clip's tags; a clip's score (out-of-fold predictions, ``evaluate``,
+``calibrate``) is the **maximum over its windows**, exactly as ``predict`` scores the
+file. Folds and the early-stopping holdout split clips, never windows. A 4 s chunk is
+one window, its feature the whole file's: CHiME-Home runs as before, sample for sample.
 """
 
 from __future__ import annotations
@@ -20,8 +29,8 @@ from kerastag.errors import DatasetError, KerastagError
 from kerastag.fitting import holdout_indices, predict_scores, unit_seed
 from kerastag.formats import run_folder
 from kerastag.formats.eer_table import EerRow, format_eer_table, write_eer_table
-from kerastag.loading import (compute_features, multi_hot, prepare_dataset, stack_features,
-                              stream_paths)
+from kerastag.loading import (ClipWindows, compute_features, multi_hot, prepare_dataset,
+                              stack_windows, stream_paths)
 from kerastag.metrics import eer_per_tag, summarize_eer
 from kerastag.names import FAMILY_INPUTS
 from kerastag.plots import plot_histories
@@ -29,12 +38,16 @@ from kerastag.reference_results import compares_with_paper_a
 from kerastag.runner.task import Unit, UnitResult, folds_to_run
 
 
+#: Length of a window in seconds: the unit the models take, and how clips are cut.
+WINDOW_SECONDS = 4.0
+
+
 @dataclasses.dataclass
 class TaggingData:
     """Features and targets of the clips an experiment uses."""
 
     clip_ids: list[str]
-    inputs: dict           # feature spec -> (clips, frames, bins) features of every clip
+    inputs: dict           # feature spec -> ClipWindows: every clip's windows
     y: np.ndarray          # (clips, classes) multi-hot
     folds: np.ndarray      # (clips,) fold, -1 for evaluation clips
     classes: tuple[str, ...]
@@ -68,7 +81,12 @@ class TaggingTask:
         return self.config.features
 
     def x_of(self, data: TaggingData, row) -> np.ndarray:
-        """The features ``(clips, frames, bins)`` the row's model takes."""
+        """The features ``(windows, frames, bins)`` the row's model takes: every clip's
+        windows, end to end in clip order (one per clip when all clips are 4 s)."""
+        return self.windows_of(data, row).x
+
+    def windows_of(self, data: TaggingData, row) -> ClipWindows:
+        """The row's input, cut into windows (with each window's clip)."""
         return data.inputs[self.row_features(row).spec()]
 
     def load(self) -> TaggingData:
@@ -85,8 +103,10 @@ class TaggingTask:
         inputs = {}
         for section in self._distinct_features():
             if section.spec() not in inputs:
-                result = compute_features(config, clips, features=section)
-                inputs[section.spec()] = stack_features(result.arrays, where=str(dataset.root))
+                result = compute_features(config, clips, features=section,
+                                          window_seconds=WINDOW_SECONDS)
+                inputs[section.spec()] = stack_windows(
+                    result.arrays, [clip.path for clip in clips], where=str(dataset.root))
         folds = np.array([-1 if clip.fold is None else clip.fold for clip in clips])
         return TaggingData([clip.clip_id for clip in clips], inputs,
                            multi_hot(clips, dataset.classes), folds, dataset.classes,
@@ -219,13 +239,15 @@ class TaggingTask:
 
     def _predictions(self, data: TaggingData, unit: Unit, test: np.ndarray,
                      model) -> dict[str, np.ndarray]:
-        x = self.x_of(data, unit.row)[test]
+        windows = self.windows_of(data, unit.row)
+        test_windows = windows.of(test)
+        x = windows.x[test_windows]
         if hasattr(model, "frame_scores"):  # the GMM baseline, not a Keras model
             scores = model.predict(x) if len(x) else np.zeros((0, data.y.shape[1]), np.float32)
         else:
             scores = predict_scores(model, x, self.config.training_of(unit.row).batch_size)
         return {"clip_ids": np.array([data.clip_ids[i] for i in test]), "y_true": data.y[test],
-                "scores": scores}
+                "scores": windows.clip_maximum(scores, test_windows)}
 
     @staticmethod
     def _test_indices(data: TaggingData, unit: Unit) -> np.ndarray:
@@ -245,5 +267,7 @@ class TaggingTask:
             keep, held = holdout_indices(len(train), training.validation_fraction, seed,
                                          groups=data.groups[train])
             train, val = train[keep], train[held]
-        x = self.x_of(data, unit.row)
-        return Split(x[train], data.y[train], x[val], data.y[val], train, val), test
+        windows = self.windows_of(data, unit.row)
+        train, val = windows.of(train), windows.of(val)  # a clip's windows stay together
+        y = data.y[windows.clip]
+        return Split(windows.x[train], y[train], windows.x[val], y[val], train, val), test

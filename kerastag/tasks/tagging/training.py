@@ -22,13 +22,14 @@ from kerastag.names import MODEL_FAMILIES, resolve
 
 @dataclasses.dataclass
 class Split:
-    """Arrays of one training unit (a row on a fold)."""
+    """Arrays of one training unit (a row on a fold): one sample per window of a clip
+    (see :mod:`kerastag.tasks.tagging.task`), carrying its clip's tags."""
 
-    x_train: np.ndarray
-    y_train: np.ndarray
+    x_train: np.ndarray    # (windows, frames, bins)
+    y_train: np.ndarray    # (windows, classes) multi-hot
     x_val: np.ndarray
     y_val: np.ndarray
-    train_index: np.ndarray | None = None  # the clips' positions in the dataset
+    train_index: np.ndarray | None = None  # the windows' positions in the dataset's windows
     val_index: np.ndarray | None = None
 
 
@@ -36,7 +37,7 @@ def build_crnn(config: ExperimentConfig, x_train: np.ndarray, n_classes: int):
     """Paper A's CRNN, compiled with binary cross-entropy.
 
     Args:
-        x_train: training features ``(clips, frames, mels)``; with ``input_norm: dataset``
+        x_train: training features ``(windows, frames, mels)``; with ``input_norm: dataset``
             their per-mel-bin mean and variance become the model's input standardisation.
     """
     import keras
