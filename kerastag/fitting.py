@@ -3,6 +3,7 @@ the distribution strategy and scoring. What a model *is* belongs to the task."""
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 import numpy as np
@@ -134,6 +135,59 @@ def fit(model, config: ExperimentConfig, train, val):
                        verbose=t.verbose, shuffle=False)  # the datasets shuffle themselves
     history = pd.DataFrame(fitted.history)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
+    return model, history
+
+
+def fine_tune_rate(config: ExperimentConfig) -> float:
+    """The learning rate of fine-tuning's second phase: ``training.fine_tune_learning_rate``,
+    else a tenth of ``training.learning_rate`` (the head is trained by then; a large step
+    would wash out what the transferred body knows)."""
+    t = config.training
+    return t.fine_tune_learning_rate if t.fine_tune_learning_rate is not None else t.learning_rate / 10
+
+
+def fit_fine_tuning(model, config: ExperimentConfig, train, val, *, body, recompile):
+    """Fine-tuning in two phases, each early-stopped on its own (restoring its best weights).
+
+    Phase 1 (``training.freeze_epochs`` epochs, at ``learning_rate``): the transferred
+    ``body`` layers are frozen (``trainable=False``; a frozen BatchNormalization also runs
+    in inference mode, keeping the source's statistics), only the new head(s) learn.
+    Phase 2 (the remaining epochs, at :func:`fine_tune_rate`): everything learns. With
+    ``freeze_epochs: 0`` it is one ordinary :func:`fit` from the transferred weights.
+
+    Args:
+        model: the model with transferred weights, compiled or not.
+        body: the transferred layers.
+        recompile: ``recompile(model, config)`` compiles the model with the task's loss
+            and metrics for ``config`` (its ``training.learning_rate`` and ``epochs`` are
+            the phase's); Keras needs it after ``trainable`` changes.
+
+    Returns:
+        ``(model, history)``: one history line per epoch of both phases, numbered on, with
+        a ``phase`` column (1 or 2).
+    """
+    t = config.training
+    head_epochs = min(t.freeze_epochs, t.epochs)
+    phases = [(1, head_epochs, t.learning_rate, False), (2, t.epochs - head_epochs,
+                                                          fine_tune_rate(config), True)]
+    if head_epochs == 0:
+        phases = [(2, t.epochs, t.learning_rate, True)]
+    histories = []
+    for phase, epochs, rate, trainable in phases:
+        if epochs == 0:
+            continue
+        phase_config = dataclasses.replace(
+            config, training=dataclasses.replace(t, epochs=epochs, learning_rate=rate))
+        for layer in body:
+            layer.trainable = trainable
+        with distribution_strategy().scope():
+            recompile(model, phase_config)
+        model, history = fit(model, phase_config, train, val)
+        histories.append(history.assign(phase=phase))
+    for layer in body:  # the saved model is an ordinary, trainable one
+        layer.trainable = True
+    history = pd.concat(histories, ignore_index=True)
+    history["epoch"] = np.arange(1, len(history) + 1)
     return model, history
 
 

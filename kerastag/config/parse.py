@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from kerastag.config.paths import resolve_path
 from kerastag.config.sections import (ExcerptFeatures, ExperimentConfig, FeaturesConfig, RowConfig, RowFeatures,
                                       TrainingConfig,
                                       feature_section)
@@ -109,10 +110,16 @@ def config_to_dict(config) -> dict:
 
 
 def resolved_config(config: ExperimentConfig) -> dict:
-    """The config with absolute dataset and cache paths, as saved in the run folder."""
+    """The config with absolute dataset, cache and ``init_from`` paths, as saved in the run
+    folder."""
     data = config_to_dict(config)
     data["dataset"]["path"] = str(config.dataset_path())
     data["features"]["cache_dir"] = str(config.cache_dir())
+    for row_data, row in zip(data["rows"], config.rows):  # fine-tuning: absolute too
+        if row.init_from is not None:
+            row_data["init_from"] = str(config.init_from_of(row))
+    if config.model.init_from is not None:
+        data["model"]["init_from"] = str(resolve_path(config.model.init_from, config.base_dir))
     data.pop("source", None)
     return data
 

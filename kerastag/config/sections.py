@@ -3,10 +3,7 @@
 Every value is checked when the dataclass is made: a name must be in its table of
 :mod:`kerastag.names` (an unknown one names the nearest valid one), a number must be in
 range (NaN and inf are refused). :mod:`kerastag.config.parse` builds these from YAML.
-
-Paths: a relative ``dataset.path`` or ``features.cache_dir`` is resolved against the
-folder of the YAML file; when nothing exists there and the environment variable
-``KERASTAG_DATA`` is set, a relative dataset path is looked up under that folder instead.
+Relative paths are resolved as :mod:`kerastag.config.paths` says.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from typing import Optional, Union
 
 from kerastag import names
 from kerastag.checks import check_int, check_number
+from kerastag.config.paths import resolve_data_path, resolve_path
 from kerastag.errors import ConfigError, FeatureError
 from kerastag.features.dcase2016 import LogMelImd, MfccFrames
 from kerastag.features.specs import LogMelA, TimeFrequencyB, Wave
@@ -201,7 +199,8 @@ class ModelConfig:
     see :func:`kerastag.models.crnn.build_crnn_attloc`); ``false`` is the plain Keras
     layering of earlier versions. ``args`` maps a paper-B network to extra builder
     arguments (widths, depths: see :mod:`kerastag.models.networks`), e.g.
-    ``{resnext50: {cardinality: 8}}``.
+    ``{resnext50: {cardinality: 8}}``. ``init_from``: a ``.keras`` model trained by
+    kerastag whose matching layers start every row (fine-tuning; a row's own wins).
     """
 
     type: str = "crnn_attloc"
@@ -212,6 +211,7 @@ class ModelConfig:
     dropout: float = 0.1
     input_norm: str = "dataset"
     fused_blocks: bool = True
+    init_from: Optional[str] = None
 
     def __post_init__(self):
         _check_choice("model.type", self.type, names.MODEL_FAMILIES)
@@ -247,7 +247,9 @@ class TrainingConfig:
     ``steps_per_execution``: training steps Keras runs per call into the compiled graph
     (16 or more keeps a fast GPU from waiting on Python between small batches; the
     numbers do not change, per-batch callbacks see every n-th batch). ``verbose`` is
-    Keras' fit verbosity.
+    Keras' fit verbosity. Fine-tuning (``init_from``): the first ``freeze_epochs`` epochs
+    train only the new head(s), the rest the whole network at ``fine_tune_learning_rate``
+    (default ``learning_rate / 10``).
     """
 
     batch_size: int = 44
@@ -266,8 +268,14 @@ class TrainingConfig:
     precision: str = "float32"
     steps_per_execution: int = 1
     verbose: int = 1
+    freeze_epochs: int = 0
+    fine_tune_learning_rate: Optional[float] = None
 
     def __post_init__(self):
+        check_int("training.freeze_epochs", self.freeze_epochs, minimum=0, error=ConfigError)
+        if self.fine_tune_learning_rate is not None:
+            check_number("training.fine_tune_learning_rate", self.fine_tune_learning_rate,
+                         above=0, error=ConfigError)
         check_int("training.batch_size", self.batch_size, minimum=1, error=ConfigError)
         check_int("training.epochs", self.epochs, minimum=1, error=ConfigError)
         check_number("training.learning_rate", self.learning_rate, above=0, error=ConfigError)
@@ -348,7 +356,8 @@ class RowConfig:
     for a row without mixing (``IMD`` for the spatial baselines); ``in_table_1: false``
     marks a row the paper's Table 1 does not have (the challenge baseline); ``training``
     overrides keys of the ``training:`` section for this row only (a baseline's own
-    epochs and batch size, e.g. ``{epochs: 31, batch_size: 100}``).
+    epochs and batch size, e.g. ``{epochs: 31, batch_size: 100}``); ``init_from`` a
+    ``.keras`` model to fine-tune (over ``model.init_from``).
     """
 
     mixing: str = "none"
@@ -361,6 +370,7 @@ class RowConfig:
     training: dict = dataclasses.field(default_factory=dict, hash=False)
     id: Optional[str] = None
     args: dict = dataclasses.field(default_factory=dict, hash=False)
+    init_from: Optional[str] = None
 
     def __post_init__(self):
         _check_choice("rows[].mixing", self.mixing, names.MIXING_MODES)
@@ -466,36 +476,26 @@ class ExperimentConfig:
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
 
+    def init_from_of(self, row: RowConfig) -> Path | None:
+        """The model the row fine-tunes (``rows[].init_from``, else ``model.init_from``),
+        resolved against the YAML file's folder; None: trained from scratch."""
+        path = row.init_from or self.model.init_from
+        return None if path is None else resolve_path(path, self.base_dir)
+
     @property
     def base_dir(self) -> Path:
         return Path(self.source).resolve().parent if self.source else Path.cwd()
 
     def dataset_path(self) -> Path:
-        """The dataset folder, resolved as the module docstring says."""
+        """The dataset folder, resolved as :mod:`kerastag.config.paths` says."""
         return resolve_data_path(self.dataset.path, self.base_dir)
 
     def cache_dir(self) -> Path:
         """Feature cache: ``features.cache_dir``, else ``$KERASTAG_CACHE``, else ~/.cache/kerastag."""
         if self.features.cache_dir:
-            return _resolve(self.features.cache_dir, self.base_dir)
+            return resolve_path(self.features.cache_dir, self.base_dir)
         env = os.environ.get("KERASTAG_CACHE")
         return Path(env).expanduser() if env else Path.home() / ".cache" / "kerastag"
-
-
-def resolve_data_path(path: str, base_dir: Path) -> Path:
-    """Resolve a dataset path against ``base_dir``, then under ``$KERASTAG_DATA``."""
-    candidate = _resolve(path, base_dir)
-    data_root = os.environ.get("KERASTAG_DATA")
-    if not candidate.exists() and data_root and not Path(path).expanduser().is_absolute():
-        alternative = Path(data_root).expanduser() / path
-        if alternative.exists():
-            return alternative.resolve()
-    return candidate
-
-
-def _resolve(path: str, base_dir: Path) -> Path:
-    p = Path(os.path.expandvars(path)).expanduser()
-    return p if p.is_absolute() else (base_dir / p).resolve()
 
 
 def _check_choice(key: str, value: str, choices) -> None:

@@ -60,6 +60,7 @@ class ClassificationTask:
     def load(self) -> ClassificationData:
         config = self.config
         self.check_networks()
+        self.check_init_from()
         dataset = prepare_dataset(config)
         train = [c for c in dataset.clips if c.subset == "train" or (c.subset != "test" and c.fold is not None)]
         test = [c for c in dataset.clips if c.subset == "test"]
@@ -119,13 +120,31 @@ class ClassificationTask:
                                 sample_weights=weights, pad_value=pad)
         x_val = self._fixed_excerpts([arrays[i] for i in val_idx], length, pad, seed)
         val = evaluation_dataset(x_val, onehot[data.train_y[val_idx]], batch_size=config.training.batch_size)
-        with distribution_strategy().scope():
-            model = self.build_network(row, x_val.shape[1:], len(data.classes))
+        def compile_for(model, config):
             compile_model(model, config, loss=keras.losses.CategoricalCrossentropy(),
                           metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
                           steps_per_epoch=steps_per_epoch(len(train_idx), config.training.batch_size))
-        model, history = fit(model, config, train, val)
+
+        with distribution_strategy().scope():
+            model = self.build_network(row, x_val.shape[1:], len(data.classes))
+            compile_for(model, config)
+        if config.init_from_of(row) is not None:
+            model, history = self.fine_tune(row, model, train, val, compile_for)
+        else:
+            model, history = fit(model, config, train, val)
         return UnitResult(model, history, self.rescore(data, unit, model))
+
+    def fine_tune(self, row: RowConfig, model, train, val, compile_for):
+        """Fit ``model`` from the trained layers of the row's ``init_from`` (see
+        :mod:`kerastag.models.transfer`), head first for ``training.freeze_epochs`` epochs."""
+        from kerastag.fitting import fit_fine_tuning
+        from kerastag.models.transfer import load_source, transfer_weights
+
+        source, where = self.config.init_from_of(row), self._where(row)
+        moved = transfer_weights(model, load_source(source, where), family=row.network,
+                                 where=where, source_path=source)
+        return fit_fine_tuning(model, self.config, train, val, body=moved.transferred,
+                               recompile=compile_for)
 
     def build_network(self, row: RowConfig, input_shape, n_classes: int):
         """The row's network with ``model.args`` for it; a bad argument names the key."""
@@ -145,6 +164,20 @@ class ClassificationTask:
         for row in self.config.rows:
             self.build_network(row, self.input_shape(row.features), n_classes=2)
         keras.backend.clear_session()
+
+    def check_init_from(self) -> None:
+        """Every ``init_from`` is a classification model of the row's network and features
+        (read from its ``kerastag.json``), so a mismatch stops the run before any training."""
+        from kerastag.models.transfer import check_source
+
+        for row in self.config.rows:
+            source = self.config.init_from_of(row)
+            if source is not None:
+                check_source(source, where=self._where(row), task="classification",
+                             family=row.network, features=self.features_of(row.features).spec())
+
+    def _where(self, row: RowConfig) -> str:
+        return f"rows[{self.config.rows.index(row)}] {row.name!r}"
 
     def input_shape(self, feature_type: str) -> tuple[int, ...]:
         """A network's input: ``(mels, frames, 3)`` or ``(samples,)``."""
@@ -171,9 +204,12 @@ class ClassificationTask:
                 "classes": np.array(data.classes)}
 
     def metadata(self, data: ClassificationData, unit: Unit) -> dict:
+        from kerastag.models.transfer import init_from_metadata
+
         feature_type = unit.row.features
-        return {
+        return init_from_metadata(self.config.init_from_of(unit.row)) | {
             "task": "classification",
+            "family": unit.row.network,
             "classes": list(data.classes),
             "features": config_to_dict(self.features_of(feature_type)) | {"cache_dir": None},
             "excerpt": self._excerpt(feature_type),

@@ -92,6 +92,7 @@ class TaggingTask:
     def load(self) -> TaggingData:
         """Features, targets and folds of every clip the protocol needs."""
         config = self.config
+        self.check_init_from()
         dataset = prepare_dataset(config)
         self.classes = dataset.classes
         evaluation = config.training.protocol == "evaluation"
@@ -127,6 +128,17 @@ class TaggingTask:
             except DatasetError as exc:
                 raise DatasetError(f"row {row.name!r} ({self.family(row)}): {exc}; remove "
                                    f"the row or train it on CHiME-Home") from None
+
+    def check_init_from(self) -> None:
+        """Every ``init_from`` is a tagging model of the row's family and features (read
+        from its ``kerastag.json``), so a mismatch stops the run before any training."""
+        from kerastag.models.transfer import check_source
+
+        for index, row in enumerate(self.config.rows):
+            source = self.config.init_from_of(row)
+            if source is not None:
+                check_source(source, where=f"rows[{index}] {row.name!r}", task="tagging",
+                             family=self.family(row), features=self.row_features(row).spec())
 
     def _distinct_features(self) -> list:
         sections = []
@@ -176,7 +188,9 @@ class TaggingTask:
 
     def metadata(self, data: TaggingData, unit: Unit) -> dict:
         """What ``predict`` needs beside the weights: classes, features, provenance."""
-        return {
+        from kerastag.models.transfer import init_from_metadata
+
+        return init_from_metadata(self.config.init_from_of(unit.row)) | {
             "task": "tagging",
             "family": self.family(unit.row),
             "classes": list(data.classes),

@@ -113,11 +113,35 @@ def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed
     start_unit(config, seed)
     t = config.training
     model = build_tagger(config, row, split.x_train, split.y_train.shape[1])
-    if family == "dae_dnn":
+    source = config.init_from_of(row)
+    if family == "dae_dnn" and source is None:  # a fine-tuned DAE-DNN starts from its source
         baselines.pretrain_dae(config, row, model, split.x_train, seed=seed)
     train = training_dataset(split.x_train, split.y_train, batch_size=t.batch_size,
                              mixing=MixingSpec(row.mixing, row.alpha), seed=seed)
     val = evaluation_dataset(split.x_val, split.y_val, batch_size=t.batch_size)
+    if source is not None:
+        return fine_tune(config, row, family, model, source, train, val, len(split.x_train))
     return fit(model, config, train, val)
+
+
+def fine_tune(config: ExperimentConfig, row: RowConfig, family: str, model, source, train, val,
+              n_train: int):
+    """Fit ``model`` from the trained layers of the ``source`` file (see
+    :mod:`kerastag.models.transfer`), head first for ``training.freeze_epochs`` epochs."""
+    import keras
+
+    from kerastag.fitting import fit_fine_tuning
+    from kerastag.models.transfer import load_source, transfer_weights
+
+    where = f"rows[{config.rows.index(row)}] {row.name!r}"
+    moved = transfer_weights(model, load_source(source, where), family=family, where=where,
+                             source_path=source)
+
+    def recompile(model, phase_config):
+        compile_model(model, phase_config, loss=keras.losses.BinaryCrossentropy(),
+                      metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
+                      steps_per_epoch=steps_per_epoch(n_train, phase_config.training.batch_size))
+
+    return fit_fine_tuning(model, config, train, val, body=moved.transferred, recompile=recompile)
 
 
