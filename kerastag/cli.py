@@ -2,7 +2,9 @@
 
 Heavy modules (TensorFlow, librosa) are imported inside the commands so that
 ``kerastag --help`` stays quick. Every :class:`KerastagError` becomes a one-line
-``error: ...`` message on stderr and exit status 2. TensorFlow's start-up lines (absl,
+``error: ...`` message on stderr and exit status 2 (with ``--verbose``, an error that
+wraps an unexpected one, such as TensorFlow's inside a unit's training, is preceded by
+the whole traceback). TensorFlow's start-up lines (absl,
 oneDNN, CUDA probing on a CPU machine) are silenced unless ``--verbose`` is given.
 """
 
@@ -12,6 +14,7 @@ import functools
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 import click
@@ -31,6 +34,8 @@ def friendly_errors(command):
         try:
             return command(*args, **kwargs)
         except KerastagError as exc:
+            if _VERBOSE["on"] and exc.__cause__ is not None:
+                traceback.print_exception(exc)
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
         except KeyboardInterrupt:
@@ -78,7 +83,9 @@ def needs_tensorflow(command):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kerastag")
-@click.option("--verbose", is_flag=True, help="Keep TensorFlow's start-up and log lines.")
+@click.option("--verbose", is_flag=True,
+              help="Keep TensorFlow's start-up and log lines; show the whole traceback of "
+                   "an unexpected error.")
 def main(verbose):
     """Audio tagging with Keras 3: reproduce DCASE 2016 Task 4 (paper A) and
     DCASE 2018 Task 2 (paper B), on the real datasets or the built-in demo."""

@@ -8,6 +8,8 @@ The layers use :mod:`keras.ops` only, so they run on any Keras backend.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
@@ -150,8 +152,15 @@ class GroupedConv2D(keras.layers.Conv2D):
     gradient on a CPU is orders of magnitude slower than TensorFlow's own kernel (measured
     in ``benchmarks/networks.py``: ResNeXt-50 0.27 vs 11.4 training samples/s). On the
     TensorFlow backend this layer calls ``tf.nn.convolution`` with the grouped kernel
-    directly (CPU and GPU alike); on other backends it is exactly ``keras.layers.Conv2D``.
-    Same arguments, weights and outputs as ``Conv2D``.
+    directly, on a GPU and on a CPU where TensorFlow runs its oneDNN kernels (kerastag
+    turns them on before TensorFlow starts, see :mod:`kerastag`). TensorFlow's own CPU
+    kernels have no gradient for a grouped convolution ("Gradients for grouped
+    convolutions are not supported on CPU"), so on a CPU with oneDNN off (a user's
+    ``TF_ENABLE_ONEDNN_OPTS=0``, or TensorFlow imported before kerastag on a CPU where
+    TensorFlow leaves oneDNN off) the layer convolves each group's channels with its
+    slice of the same kernel and concatenates the groups: the same outputs (up to
+    float round-off), a gradient everywhere. On other backends it is exactly
+    ``keras.layers.Conv2D``. Same arguments, weights and outputs as ``Conv2D``.
     """
 
     def convolution_op(self, inputs, kernel):
@@ -159,10 +168,26 @@ class GroupedConv2D(keras.layers.Conv2D):
             return super().convolution_op(inputs, kernel)
         import tensorflow as tf
 
-        return tf.nn.convolution(
-            inputs, kernel, strides=list(self.strides), padding=self.padding.upper(),
+        convolve = functools.partial(
+            tf.nn.convolution, strides=list(self.strides), padding=self.padding.upper(),
             dilations=list(self.dilation_rate),
             data_format="NHWC" if self.data_format == "channels_last" else "NCHW")
+        if grouped_gradient_is_native():
+            return convolve(inputs, kernel)
+        channel_axis = -1 if self.data_format == "channels_last" else 1
+        groups = zip(tf.split(inputs, self.groups, axis=channel_axis),
+                     tf.split(kernel, self.groups, axis=-1))
+        return tf.concat([convolve(x, k) for x, k in groups], axis=channel_axis)
+
+
+def grouped_gradient_is_native() -> bool:
+    """Whether TensorFlow in this process has a gradient for a grouped convolution: a GPU
+    is visible (cuDNN's kernel) or TensorFlow's oneDNN CPU kernels are on. TensorFlow
+    fixes the latter when it loads (``TF_ENABLE_ONEDNN_OPTS``, else its CPU check)."""
+    import tensorflow as tf
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(tf.config.list_logical_devices("GPU")) or _pywrap_util_port.IsMklEnabled()
 
 
 @keras.saving.register_keras_serializable(package="kerastag")

@@ -11,6 +11,7 @@ after another (``execution.engine: local``) or as Ray tasks (``ray``,
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -92,7 +93,29 @@ def _train_here(task, data, todo: list[Unit], execution: ExecutionConfig, out_di
     position = {unit: index for index, unit in enumerate(units, start=1)}
     for unit in todo:
         log(f"[{position[unit]}/{len(units)}] {unit.row.name} {unit.name}: training")
-        save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
+        try:
+            save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
+        except KerastagError:
+            raise
+        except Exception as exc:  # TensorFlow's errors, a bug: one line naming the unit
+            raise KerastagError(f"{unit.row.name} {unit.name}: {type(exc).__name__}: "
+                                f"{exception_line(exc)}") from exc
+
+
+def exception_line(exc: BaseException) -> str:
+    """The first line of what ``exc`` says, TensorFlow's own message for its errors.
+
+    A TensorFlow error raised by ``model.fit`` reads "Graph execution error:", then
+    "Detected at node ... defined at (most recent call last):" and indented frames, then
+    the kernel's message (which may start with ``{{function_node ...}}``); the headers,
+    the frames and that prefix are skipped.
+    """
+    lines = [line for line in str(exc).splitlines() if line.strip()]
+    for line in lines:
+        if not (line.startswith((" ", "\t")) or line.rstrip().endswith("(most recent call last):")
+                or line.strip() == "Graph execution error:"):
+            return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line.strip())
+    return lines[0].strip() if lines else "(no message)"
 
 
 def evaluate_run(out_dir: Path, *, log: Log = print):
