@@ -14,16 +14,16 @@ of a folder is named in every output (the scores CSV's ``file``, ``events.tsv``'
 ``rec.wav`` in two sub-folders stay two. A file named directly keeps the name as given in
 the scores CSV, and its own file name in ``events.tsv`` and plot names (as DCASE event
 lists name files); where two inputs would share a name, they are named by their full path.
-Plot names are made from those names: folders joined by ``__`` (``day1__rec.png``), with
-the extension kept where two would clash (``rec.wav.png``, ``rec.flac.png``).
+Plot names are made from those names (:func:`kerastag.tasks.tagging.output_names.output_stems`):
+folders joined by ``__`` (``day1__rec.png``), with the extension kept where two would
+clash (``rec.wav.png``, ``rec.flac.png``).
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import sys
-from pathlib import Path, PurePath
+from pathlib import Path
 
 import pandas as pd
 
@@ -32,6 +32,7 @@ from kerastag.errors import AudioError, ModelError
 from kerastag.fileio import atomic_path
 from kerastag.formats.model_file import read_metadata
 from kerastag.names import PREDICTORS, resolve
+from kerastag.tasks.tagging.output_names import unique_names
 
 #: Audio formats libsndfile does not read: a folder's files of these are named in a
 #: warning rather than skipped without a word (convert them, e.g. to FLAC).
@@ -85,33 +86,14 @@ def expand_inputs(paths, *, warn=None) -> list[AudioInput]:
         (warn or _print_to_stderr)(_unreadable_warning(unreadable))
     if not found:
         raise AudioError(f"no audio files in {', '.join(map(str, paths))}")
-    keys = _unique([key for _, key, _ in found], [str(path) for path, _, _ in found])
-    names = _unique([name for _, _, name in found], keys)
+    keys = unique_names([key for _, key, _ in found], [str(path) for path, _, _ in found])
+    names = unique_names([name for _, _, name in found], keys)
     return [AudioInput(path, key, name) for (path, _, _), key, name in zip(found, keys, names)]
 
 
 def expand_paths(paths) -> list[Path]:
     """The files :func:`expand_inputs` scores, in its order."""
     return [item.path for item in expand_inputs(paths)]
-
-
-def output_stems(names: list[str]) -> list[str]:
-    """Unique file-name stems for per-file outputs (plots) of :attr:`AudioInput.name` s.
-
-    ``day1/rec.wav`` -> ``day1__rec``; where two stems clash (``rec.wav``, ``rec.flac``)
-    both keep their extension (``rec.wav``, ``rec.flac``); a full path loses its root and
-    ``..`` parts (``/data/x.wav`` -> ``data__x``).
-    """
-    parts = [[part for part in PurePath(name.replace("\\", "/")).parts
-              if part not in ("/", "..", ".")] or ["audio"] for name in names]
-    short = ["__".join(p[:-1] + [PurePath(p[-1]).stem]) for p in parts]
-    return _unique(short, ["__".join(p) for p in parts])
-
-
-def _unique(preferred: list[str], fallback: list[str]) -> list[str]:
-    """``preferred``, but ``fallback`` where two preferred entries are equal."""
-    counts = collections.Counter(preferred)
-    return [p if counts[p] == 1 else f for p, f in zip(preferred, fallback)]
 
 
 def _unreadable_warning(files: list[Path]) -> str:

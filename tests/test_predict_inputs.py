@@ -8,7 +8,8 @@ import soundfile as sf
 
 from kerastag.audio import AUDIO_EXTENSIONS, load_audio
 from kerastag.errors import AudioError
-from kerastag.predict import expand_inputs, expand_paths, output_stems
+from kerastag.predict import expand_inputs, expand_paths
+from kerastag.tasks.tagging.output_names import output_stems
 
 #: (name, soundfile format, subtype) of files every libsndfile with OGG writes and reads.
 READABLE = [("day1/rec.wav", "WAV", "PCM_16"), ("day2/rec.wav", "WAV", "PCM_16"),
@@ -87,3 +88,12 @@ def test_output_stems_are_unique_and_made_from_the_relative_path():
     assert output_stems(["rec.wav", "rec.flac", "a b, c.wav"]) == \
         ["rec.wav", "rec.flac", "a b, c"]
     assert output_stems(["/data/x.wav", "../up/y.wav"]) == ["data__x", "up__y"]
+
+
+def test_every_predictor_takes_the_names_predict_passes():
+    import inspect
+
+    from kerastag.names import PREDICTORS, resolve
+
+    for task, where in PREDICTORS.items():
+        assert "names" in inspect.signature(resolve(where)).parameters, task

@@ -33,7 +33,8 @@ class Clip:
             (FSDKaggle2018 and CSV).
         extra: layout-specific facts, e.g. ``path_48k`` and ``group`` (the recording
             session, CHiME-Home),
-            ``manually_verified`` (FSDKaggle2018 train), ``usage`` (FSDKaggle2018 test).
+            ``manually_verified`` (FSDKaggle2018 train), ``usage`` (FSDKaggle2018 test),
+            ``where`` (the CSV file and line listing it, CSV layout).
     """
 
     clip_id: str

@@ -158,3 +158,28 @@ def test_classification_run_refuses_a_multi_label_row_before_training(tmp_path):
         f"error: {root / 'labels.csv'}:4: c.wav: expected exactly one label (the dataset is "
         f"used single-label, e.g. by the classification task), got 2 (cat dog)")
     assert not (tmp_path / "cache").exists()
+
+
+def test_own_audio_as_it_comes_is_read_without_problems(tmp_path):
+    """Names with spaces, commas, quotes and non-ASCII characters, sub-folders, FLAC, OGG,
+    MP3 and WAV at 22.05 and 44.1 kHz, mono and stereo: no problem, and each clip reads."""
+    from kerastag.audio import load_audio
+
+    files = [("rain, heavy.flac", "FLAC", 22050, 1), ('say "hi".ogg', "OGG", 44100, 2),
+             ("día/niño 1.mp3", "MP3", 44100, 1), ("sub dir/x.wav", "WAV", 22050, 2)]
+    root = tmp_path / "own"
+    for name, fmt, rate, channels in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate).astype(np.float32)
+        soundfile.write(root / name, np.stack([tone] * channels, axis=1), rate, format=fmt)
+    quoted = ['"' + name.replace('"', '""') + '"' for name, *_ in files]
+    (root / "labels.csv").write_text(
+        "filename,labels\n" + "".join(f"{q},{label}\n" for q, label in
+                                      zip(quoted, ["rain", "speech", "speech", "rain"])),
+        encoding="utf-8")
+    report = check_dataset(root)
+    assert report.problems == [] and report.notes == []
+    assert [c.clip_id for c in report.dataset.clips] == [name for name, *_ in files]
+    assert sorted(report.sample_rates) == [22050, 44100] and sorted(report.channels) == [1, 2]
+    for clip in report.dataset.clips:
+        assert load_audio(clip.path, sample_rate=16000).shape[0] in range(15000, 17000)

@@ -323,7 +323,7 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
             streamed.append((scores, events))
     write_event_list(out_path, rows)
     if streamed:
-        from kerastag.predict import output_stems
+        from kerastag.tasks.tagging.output_names import output_stems
 
         for (scores, events), name, stem in zip(streamed, names, output_stems(names)):
             _plot_timeline(scores, events, classes, thresholds,
