@@ -109,3 +109,38 @@ def test_format_eer_table(eer_rows):
     assert lines[0].split()[:2] == ["row", "c"]
     assert "mixup_a1.5" in lines[3] and "+0.0043" in lines[3]
     assert "—" in lines[-1]
+
+
+def test_own_classes_round_trip_with_their_names_and_no_paper(tmp_path):
+    """A table of a dataset's own classes: its header names them, the reader takes them
+    from the header (also from a table without the ``row`` column), and table.md and the
+    printout have no paper columns, even for a row that is in Table 1."""
+    tags = ("beep", "chirp", "click", "dog bark")
+    rows = [EerRow(name="mixup_a1.5", model="CRNN", mixing="mixup", alpha=1.5,
+                   per_tag=(.1, .2, float("nan"), .3), average=.2, var_1e3=10.0)]
+    csv_path, md_path = eer_table.write_eer_table(rows, tmp_path, tags=tags, paper=False)
+    assert csv_path.read_text().splitlines()[0] == (
+        "row,model,augmentation,alpha,beep,chirp,click,dog bark,avg,var_1e3")
+    table = eer_table.read_eer(csv_path)
+    assert table.tags == tags and table.rows[0].name == "mixup_a1.5"
+    assert math.isnan(table.rows[0].per_tag[2])
+    text = md_path.read_text(encoding="utf-8")
+    assert text.startswith("# EER per class\n")
+    assert "| mixup_a1.5 | CRNN | mixup | 1.5 | 0.1000 | 0.2000 | nan | 0.3000 | 0.2000 | " \
+           "10.0000 |" in text
+    assert "paper" not in text and "↳" not in text and "Δ" not in text
+    assert "beep, chirp, click, dog bark" in text
+    printed = eer_table.format_eer_table(rows, tags=tags, paper=False)
+    assert printed.splitlines()[0].split()[-2:] == ["avg", "var1e3"] and "paper" not in printed
+    old = "\n".join(line.split(",", 1)[1] for line in csv_path.read_text().splitlines()) + "\n"
+    csv_path.write_text(old)
+    assert eer_table.read_eer(csv_path).tags == tags
+
+
+def test_chime_home_letters_without_the_paper_flag_keep_the_comparison(tmp_path, eer_rows):
+    """The default (``paper=None``) is the comparison exactly when the tags are CHiME-Home's."""
+    _, md_default = eer_table.write_eer_table(eer_rows, tmp_path / "a")
+    _, md_chime = eer_table.write_eer_table(eer_rows, tmp_path / "b", tags=CHIME_HOME_TAGS,
+                                            paper=True)
+    assert md_default.read_text(encoding="utf-8") == md_chime.read_text(encoding="utf-8")
+    assert eer_table.read_eer(tmp_path / "a" / "table.csv").tags == CHIME_HOME_TAGS

@@ -55,3 +55,20 @@ def test_failed_drawing_closes_figure_and_leaves_no_file(tmp_path, eer_rows, mon
     with pytest.raises(RuntimeError, match="drawing failed"):
         tagging_plots.plot_eer_vs_paper(eer_rows, tmp_path / "eer.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_of_own_classes_has_no_paper_bars(tmp_path, assert_png, monkeypatch):
+    """A dataset's own classes: our per-class EER only, a bar per class and the average;
+    Table 1 is never looked up (rows named as the paper's stay without its bars)."""
+    from kerastag.formats.eer_table import EerRow
+
+    def no_paper(row):
+        raise AssertionError(f"paper A looked up for {row.name}")
+
+    monkeypatch.setattr(tagging_plots, "paper_row", no_paper)
+    rows = [EerRow(name=f"r{k}", model="CRNN", mixing="mixup", alpha=1.5,
+                   per_tag=tuple(np.linspace(.05, .4, 12)), average=.2, var_1e3=5.0)
+            for k in range(3)]
+    tags = [f"class {k}" for k in range(12)]
+    path = tagging_plots.plot_eer(rows, tmp_path / "eer_per_class.png", tags=tags, paper=False)
+    assert_png(path)
