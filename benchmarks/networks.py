@@ -59,6 +59,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if importlib.util.find_spec("kerastag") is None:  # run from a checkout, not installed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import kerastag  # noqa: E402,F401  (first: its oneDNN default applies before TensorFlow loads)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 

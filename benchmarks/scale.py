@@ -13,7 +13,12 @@ In one run it measures (each part compares against its baseline in the same run)
     fused blocks, built in one process and timed epoch by epoch in alternation
     (``--rounds``), as wall-clock samples/s and as CPU-seconds per sample (which a busy or
     throttled machine does not distort); then the average EER of both on demo fold 0
-    (``--eer-check``), which must agree within 0.01;
+    (``--eer-check``), which must agree within 0.01; with ``--resnext-steps N``, also
+    paper-B ResNeXt-50 training at paper size (``benchmarks/networks.py``'s measurement,
+    N timed steps of 32). ``--onednn-compare`` runs this part twice, each in a fresh
+    interpreter: with ``TF_ENABLE_ONEDNN_OPTS=0`` (TensorFlow's default on CPUs without
+    AVX-512 VNNI/AMX, e.g. an AMD EPYC) and with the variable unset (kerastag's default,
+    which turns oneDNN on), and prints the speed-ups of kerastag's default over the former;
 (c) ``gpu`` (skipped without a GPU): samples/s of the paper CRNN (its cuDNN BiGRU and the
     authors' gated BiGRU, which cannot use cuDNN) and of ResNeXt-50 at paper size in
     float32 and mixed_float16, the ``tf.data`` training pipeline's samples/s
@@ -25,7 +30,8 @@ In one run it measures (each part compares against its baseline in the same run)
 Usage::
 
     python benchmarks/scale.py [--parts grid,cpu,gpu] [--grid-rows 4] [--rounds 8]
-                               [--eer-check] [--epochs-from RUN_DIR] [--json PATH]
+                               [--eer-check] [--resnext-steps N] [--onednn-compare]
+                               [--epochs-from RUN_DIR] [--json PATH]
 
 On a CUDA machine: ``pip install -e ".[cuda,ray]"`` first.
 """
@@ -48,6 +54,7 @@ REPO = Path(__file__).resolve().parents[1]
 if importlib.util.find_spec("kerastag") is None:  # run from a checkout, not installed
     sys.path.insert(0, str(REPO))
 
+import kerastag  # noqa: E402,F401  (first: its oneDNN default applies before TensorFlow loads)
 import numpy as np  # noqa: E402
 
 from _machine import machine_line  # noqa: E402
@@ -66,7 +73,7 @@ def main(argv=None) -> int:
     if "grid" in parts:
         figures["grid"] = time_grid(args)
     if "cpu" in parts:
-        figures["cpu"] = time_cpu(args)
+        figures["cpu"] = compare_onednn(args) if args.onednn_compare else time_cpu(args)
     if "gpu" in parts:
         figures["gpu"] = time_gpu(args)
     if args.json:
@@ -80,6 +87,8 @@ def _parse_args(argv):
     parser.add_argument("--grid-rows", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--eer-check", action="store_true")
+    parser.add_argument("--resnext-steps", type=int, default=0)
+    parser.add_argument("--onednn-compare", action="store_true")
     parser.add_argument("--epochs-from", metavar="RUN_DIR")
     parser.add_argument("--units-per-gpu", type=int, default=4)
     parser.add_argument("--json", metavar="PATH")
@@ -178,8 +187,60 @@ def time_cpu(args) -> dict:
               f"{result[name]['cpu_ms_per_sample']:5.1f} CPU-ms/sample")
     print(f"  fused / plain: {result['speedup_wall']:.2f}x wall-clock, "
           f"{result['speedup_cpu']:.2f}x CPU time", flush=True)
+    result["onednn"] = onednn_enabled()
+    if args.resnext_steps:
+        result["resnext50"] = time_resnext(args.resnext_steps)
     if args.eer_check:
         result["eer"] = eer_check()
+    return result
+
+
+def onednn_enabled() -> bool:
+    """Whether TensorFlow runs its oneDNN CPU kernels in this process."""
+    from tensorflow.python.util import _pywrap_util_port
+
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def time_resnext(steps: int) -> dict:
+    """Paper-B ResNeXt-50 training, (64, 150, 3) log-mel, batch 32 (benchmarks/networks.py)."""
+    from networks import time_training
+
+    row = time_training("resnext50", "tf", argparse.Namespace(batch=32, steps=steps, warmup=1, seed=0))
+    print(f"  ResNeXt-50 (paper B, batch 32, {steps} steps): {row['samples_per_s']:.1f} samples/s, "
+          f"{row['cpu_us_per_sample'] / 1e3:.0f} CPU-ms/sample", flush=True)
+    return row
+
+
+def compare_onednn(args) -> dict:
+    """Part (b) in two fresh interpreters: TF_ENABLE_ONEDNN_OPTS=0 against kerastag's default."""
+    result = {}
+    for name, setting in (("onednn_off", "0"), ("kerastag_default", None)):
+        env = {key: value for key, value in os.environ.items() if key != "TF_ENABLE_ONEDNN_OPTS"}
+        if setting is not None:
+            env["TF_ENABLE_ONEDNN_OPTS"] = setting
+        print(f"\n--- {name}: TF_ENABLE_ONEDNN_OPTS={setting or '(unset)'}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="kerastag-onednn-") as folder:
+            path = Path(folder) / "cpu.json"
+            command = [sys.executable, __file__, "--parts", "cpu", "--rounds", str(args.rounds),
+                       "--resnext-steps", str(args.resnext_steps), "--json", str(path)]
+            subprocess.run(command + (["--eer-check"] if args.eer_check else []), env=env, check=True)
+            result[name] = json.loads(path.read_text())["cpu"]
+    off, new = result["onednn_off"], result["kerastag_default"]
+    result["speedup"] = {kind: new[kind]["samples_per_s"] / off[kind]["samples_per_s"]
+                         for kind in ("plain", "fused")}
+    result["speedup_cpu"] = {kind: off[kind]["cpu_ms_per_sample"] / new[kind]["cpu_ms_per_sample"]
+                             for kind in ("plain", "fused")}
+    if args.resnext_steps:
+        result["speedup"]["resnext50"] = (new["resnext50"]["samples_per_s"]
+                                          / off["resnext50"]["samples_per_s"])
+        result["speedup_cpu"]["resnext50"] = (off["resnext50"]["cpu_us_per_sample"]
+                                              / new["resnext50"]["cpu_us_per_sample"])
+    print("\n(b) kerastag's default (oneDNN on: {}) over TF_ENABLE_ONEDNN_OPTS=0 (oneDNN on: {}): "
+          .format(new["onednn"], off["onednn"])
+          + ", ".join(f"{kind} {ratio:.2f}x" for kind, ratio in result["speedup"].items())
+          + " wall-clock; " + ", ".join(f"{kind} {ratio:.2f}x" for kind, ratio
+                                         in result["speedup_cpu"].items()) + " CPU time", flush=True)
     return result
 
 
