@@ -74,8 +74,14 @@ def tagging_metadata(config: ExperimentConfig, classes) -> dict:
             "features": config_to_dict(config.features) | {"cache_dir": None}}
 
 
-def train_source(base: Path, seed: int) -> Path:
-    """A tiny CRNN trained on the six source sounds, saved as kerastag saves it."""
+def train_source(base: Path, seed: int):
+    """A tiny CRNN trained on the six source sounds (160 clips, 8 epochs), saved as kerastag
+    saves it; and the target task from the same generator: 16 training, 8 validation and
+    200 test clips of the target classes.
+
+    Returns:
+        ``(source path, target Split, (x_test, y_test))``.
+    """
     from kerastag.formats.model_file import save_model
     from kerastag.tasks.tagging.training import Split, train_tagger
 
@@ -84,12 +90,19 @@ def train_source(base: Path, seed: int) -> Path:
     model, _ = train_tagger(config, config.rows[0],
                             Split(*synthetic_clips(160, SOURCE_CLASSES, rng),
                                   *synthetic_clips(32, SOURCE_CLASSES, rng)), seed=seed)
-    return save_model(model, base / f"source{seed}.keras", tagging_metadata(config, SOURCE_CLASSES))
+    path = save_model(model, base / f"source{seed}.keras", tagging_metadata(config, SOURCE_CLASSES))
+    target = Split(*synthetic_clips(16, TARGET_CLASSES, rng), *synthetic_clips(8, TARGET_CLASSES, rng))
+    return path, target, synthetic_clips(200, TARGET_CLASSES, rng)
 
 
 @pytest.fixture(scope="module")
-def source_model(tmp_path_factory) -> Path:
+def source_and_target(tmp_path_factory):
     return train_source(tmp_path_factory.mktemp("source"), seed=0)
+
+
+@pytest.fixture(scope="module")
+def source_model(source_and_target) -> Path:
+    return source_and_target[0]
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +245,26 @@ def test_other_model_settings_are_one_line_naming_the_layer(tmp_path, source_mod
         train_tagger(config, config.rows[0], split, seed=0)
 
 
+@pytest.mark.slow
+def test_fine_tuning_beats_training_from_scratch_on_few_clips(source_and_target, tmp_path):
+    """Same target clips, epochs (12) and learning rate (0.01); fine-tuned: 8 epochs head
+    only, then 4 of the whole network at 0.001. Mean EER over the 3 target classes on 200
+    held-out clips, measured (seeds 0, 1, 2 of this generator, busy 2-core machine):
+    scratch 0.451 / 0.488 / 0.451, fine-tuned 0.353 / 0.325 / 0.344, margins 0.098 / 0.163 /
+    0.107. The assertion asks for 0.04."""
+    from kerastag.fitting import predict_scores
+    from kerastag.metrics import eer_per_tag
+    from kerastag.tasks.tagging.training import train_tagger
+
+    source, target, (x_test, y_test) = source_and_target
+    eer = {}
+    for name, init_from in (("scratch", None), ("fine_tuned", str(source))):
+        config = crnn_config(tmp_path, init_from=init_from, epochs=12, freeze=8, lr=1e-2)
+        model, _ = train_tagger(config, config.rows[0], target, seed=0)
+        eer[name] = float(eer_per_tag(y_test, predict_scores(model, x_test, 64)).mean())
+    assert eer["fine_tuned"] <= eer["scratch"] - 0.04, eer
+
+
 def _weights(model, names) -> dict[str, list[np.ndarray]]:
     return {name: [np.array(w) for w in model.get_layer(name).get_weights()] for name in names}
 
@@ -301,7 +334,10 @@ def test_a_paper_b_network_takes_the_body_weights_and_records_its_parent(tmp_pat
     assert result.predictions["probs"].shape == (6, 4)
     fresh = task.build_network(config.rows[0], (32, 30, 3), 4)  # the transfer on its own
     moved = transfer_weights(fresh, parent, family="resnext50", where="r", source_path=path)
-    assert moved.head == ("predictions",) and len(moved.transferred) > 10
+    assert moved.head == ("predictions",)
+    assert [layer.name for layer in moved.transferred] == ["backbone"]  # nested: one layer
+    for new, old in zip(fresh.get_layer("backbone").get_weights(), parent.get_layer("backbone").get_weights()):
+        np.testing.assert_array_equal(new, old)
 
     metadata = task.metadata(data, unit)
     assert metadata["family"] == "resnext50"
