@@ -336,7 +336,8 @@ def test_a_paper_b_network_takes_the_body_weights_and_records_its_parent(tmp_pat
     moved = transfer_weights(fresh, parent, family="resnext50", where="r", source_path=path)
     assert moved.head == ("predictions",)
     assert [layer.name for layer in moved.transferred] == ["backbone"]  # nested: one layer
-    for new, old in zip(fresh.get_layer("backbone").get_weights(), parent.get_layer("backbone").get_weights()):
+    parent_body = parent.get_layer("backbone").get_weights()
+    for new, old in zip(fresh.get_layer("backbone").get_weights(), parent_body):
         np.testing.assert_array_equal(new, old)
 
     metadata = task.metadata(data, unit)
