@@ -91,12 +91,12 @@ def check_source(path: Path, *, where: str, task: str, family: str, features) ->
 
 
 def _describe(spec) -> str:
-    """``logmel_a (n_mels=64, ...)``: a feature spec's kind and the fields that differ
-    from its defaults."""
-    kind = getattr(spec, "kind", None) or type(spec).__name__
+    """``logmel_a (n_mels=40)``: a feature spec's type and the fields that differ from
+    its defaults."""
     fields = [f"{f.name}={getattr(spec, f.name)!r}" for f in dataclasses.fields(spec)
-              if f.init and f.default is not dataclasses.MISSING
+              if f.init and f.name != "kind" and f.default is not dataclasses.MISSING
               and getattr(spec, f.name) != f.default]
+    kind = getattr(spec, "name", type(spec).__name__)
     return f"{kind} ({', '.join(fields)})" if fields else kind
 
 

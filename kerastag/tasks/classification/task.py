@@ -120,6 +120,7 @@ class ClassificationTask:
                                 sample_weights=weights, pad_value=pad)
         x_val = self._fixed_excerpts([arrays[i] for i in val_idx], length, pad, seed)
         val = evaluation_dataset(x_val, onehot[data.train_y[val_idx]], batch_size=config.training.batch_size)
+
         def compile_for(model, config):
             compile_model(model, config, loss=keras.losses.CategoricalCrossentropy(),
                           metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
