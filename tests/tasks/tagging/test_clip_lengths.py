@@ -128,7 +128,7 @@ def test_data_check_reports_the_mixed_lengths(tmp_path):
     result = CliRunner().invoke(main, ["data", "check", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "lengths (s): 2.0 x2, 4.0 x2, 10.0 x2" in result.output
-    assert "4 s windows: 10" in result.output
+    assert "4 s windows: 10 in 6 audio files" in result.output
 
 
 # --- end to end: run, then predict scores each file as the run did --------------------------
