@@ -199,5 +199,5 @@ def _length_lines(durations: np.ndarray) -> list[str]:
     more = f", {len(lengths) - len(shown)} more lengths" if len(lengths) > len(shown) else ""
     windows = sum(max(1, int(np.ceil(round(d / _TAGGING_WINDOW_SECONDS, 6)))) for d in durations)
     return ["lengths (s): " + ", ".join(f"{length:.1f} x{n}" for length, n in shown) + more,
-            f"{_TAGGING_WINDOW_SECONDS:g} s windows: {windows} (paper A cuts each clip into "
-            f"windows, the last zero-padded; every length trains)"]
+            f"{_TAGGING_WINDOW_SECONDS:g} s windows: {windows} in {len(durations)} audio files "
+            f"(paper A cuts each clip into windows, the last zero-padded; every length trains)"]

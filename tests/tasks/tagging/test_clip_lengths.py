@@ -128,7 +128,7 @@ def test_data_check_reports_the_mixed_lengths(tmp_path):
     result = CliRunner().invoke(main, ["data", "check", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "lengths (s): 2.0 x2, 4.0 x2, 10.0 x2" in result.output
-    assert "4 s windows: 10" in result.output
+    assert "4 s windows: 10 in 6 audio files" in result.output
 
 
 # --- end to end: run, then predict scores each file as the run did --------------------------
@@ -154,8 +154,9 @@ def own_run(tmp_path_factory):
     return root, rows, out
 
 
-def oof_scores(out: Path, fold: int) -> pd.DataFrame:
-    saved = np.load(out / "predictions" / "mixup_a1.5" / f"fold{fold}.npz")
+def oof_scores(out: Path, fold: int, row: str = "mixup_a1.5") -> pd.DataFrame:
+    """A row's saved out-of-fold scores of one fold, indexed by file name."""
+    saved = np.load(out / "predictions" / row / f"fold{fold}.npz")
     return pd.DataFrame(saved["scores"], index=[str(c) for c in saved["clip_ids"]])
 
 
@@ -191,6 +192,46 @@ def test_predict_and_predict_events_work_on_the_own_lengths(own_run, tmp_path):
     result = CliRunner().invoke(main, ["predict", str(model), *map(str, files),
                                        "--events", str(tmp_path / "events.tsv")])
     assert result.exit_code == 0, result.output
-    assert (tmp_path / "events.tsv").is_file()
     ten_seconds = rows.loc[(rows["fold"] == 0) & (rows["seconds"] == 10.0), "filename"].iloc[0]
-    assert f"{ten_seconds}: 10.0 s, 3 windows" in result.output
+    assert f"{root / ten_seconds}: 10.0 s, " in result.output  # streamed whole, every hop
+    events = pd.read_csv(tmp_path / "events.tsv", sep="\t")
+    assert list(events.columns) == ["filename", "onset", "offset", "event_label"]
+    length = rows.set_index("filename")["seconds"]
+    assert set(events["filename"]) <= set(oof.index)
+    assert set(events["event_label"]) <= set(classes)
+    assert (events["offset"] <= events["filename"].map(length) + 1e-3).all()
+
+
+@pytest.mark.slow
+def test_table1_baselines_train_on_windows_and_predict_scores_as_the_run(tmp_path):
+    """The DAE-DNN and the challenge's GMM on the own mixed lengths: trained on windows,
+    each clip's out-of-fold score equal to ``predict``'s maximum over its windows."""
+    from kerastag.formats.model_file import load_model, read_metadata
+    from kerastag.config import features_from_data
+    from kerastag.tasks.tagging.predict import baseline_clip_scores
+
+    root = tmp_path / "own"
+    root.mkdir()
+    write_own_folder(root)
+    config = tmp_path / "b.yaml"
+    config.write_text(
+        f"name: b\nseed: 0\ndataset: {{layout: csv, path: '{root}'}}\n"
+        f"features: {{n_mels: 64, cache_dir: '{tmp_path / 'cache'}', workers: 1}}\n"
+        "training: {batch_size: 8, epochs: 1, patience: 1, folds: [0], verbose: 0}\n"
+        "rows:\n"
+        "  - {id: dae_dnn, network: dae_dnn, model: DAE-DNN, variant: '-', args: "
+        "{dae_hidden: 16, bottleneck: 8, hidden: [16], context: 5, dae_epochs: 1}}\n"
+        "  - {id: gmm, network: dcase2016_gmm, model: MFCC-GMM, variant: '-', in_table_1: false, "
+        "args: {n_components: 2, max_iter: 5}}\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["run", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for row, family, suffix in (("dae_dnn", "dae_dnn", ".keras"), ("gmm", "dcase2016_gmm", ".gmm.json")):
+        path = out / "models" / row / f"fold0{suffix}"
+        metadata = read_metadata(path, required=("features",))
+        model, spec = load_model(path), features_from_data(metadata["features"]).spec()
+        oof = oof_scores(out, 0, row)
+        for name in oof.index:
+            scores = baseline_clip_scores(model, spec, root / name, metadata["chunk_seconds"], family)
+            np.testing.assert_allclose(scores, oof.loc[name].to_numpy(), rtol=1e-5, atol=1e-5,
+                                       err_msg=f"{row} {name}")
