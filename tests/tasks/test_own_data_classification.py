@@ -16,11 +16,12 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from kerastag.cli import main
+from kerastag.tasks.classification.task import NO_TEST_SET as LEVEL1_NO_TEST_SET
 from kerastag.tasks.stacking.report import NO_TEST_SET
 
 CLASSES = ("bell", "drum", "horn", "whistle")
 ROWS = ("rx_logmel", "rx_logmel_mixup")
-TINY = "{blocks: [1, 1, 1, 1], cardinality: 2, bottleneck_width: 2, stem_filters: 4}"
+TINY = "{blocks: [1], cardinality: 1, bottleneck_width: 2, stem_filters: 4}"  # one stage: fast
 
 
 def invoke(*args):
@@ -44,19 +45,21 @@ def sound(name: str, rate: int, rng: np.random.Generator, seconds: float = 1.0) 
 
 
 def write_own_folder(root, clips_per_class: int = 5) -> list[str]:
-    """``root/labels.csv`` + audio: every other clip at 22.05 kHz, the horns in ``horn/``,
-    the first bell named with a space. Returns the filenames as listed."""
+    """``root/labels.csv`` + audio: half the clips at 22.05 kHz, the horns in ``horn/``,
+    the first bell named with a space. The CSV gives two folds (``fold`` column), so
+    level 1 trains 3 units a row (fold0, fold1, full): the test's time budget.
+    Returns the filenames as listed."""
     rng = np.random.default_rng(0)
-    lines, names = ["filename,labels"], []
-    for name in CLASSES:
+    lines, names = ["filename,labels,fold"], []
+    for c, name in enumerate(CLASSES):
         for i in range(clips_per_class):
-            rate = 22050 if i % 2 else 16000
+            rate = 22050 if (i + c) % 2 else 16000
             fname = f"{name} {i}.wav" if (name, i) == ("bell", 0) else f"{name}_{i}.wav"
             if name == "horn":
                 fname = f"horn/{fname}"
             (root / fname).parent.mkdir(parents=True, exist_ok=True)
             sf.write(root / fname, sound(name, rate, rng), rate)
-            lines.append(f"{fname},{name}")
+            lines.append(f"{fname},{name},{i % 2}")
             names.append(fname)
     (root / "labels.csv").write_text("\n".join(lines) + "\n")
     return names
@@ -69,7 +72,7 @@ def own_config(path, data, cache):
         f"features: {{type: logmel, n_mels: 32, excerpt_seconds: 0.5, predict_hop_seconds: 0.5,"
         f" cache_dir: {cache}, workers: 1}}\n"
         f"model: {{args: {{resnext50: {TINY}}}}}\n"
-        "training: {batch_size: 8, epochs: 1, patience: 1, verbose: 0}\n"
+        "training: {batch_size: 32, epochs: 1, patience: 1, verbose: 0}\n"  # one batch an epoch
         "rows:\n"
         f"  - {{id: {ROWS[0]}, network: resnext50, features: logmel, mixing: none}}\n"
         f"  - {{id: {ROWS[1]}, network: resnext50, features: logmel, mixing: mixup, alpha: 3.0}}\n"
@@ -101,11 +104,14 @@ def test_level1_files_and_tables_name_the_own_classes(own_run):
         np.testing.assert_allclose(oof[list(CLASSES)].sum(axis=1), 1.0, atol=1e-4)
         test = pd.read_csv(out / "level1" / f"{row}.test.csv")  # no test set: header only
         assert list(test.columns) == ["fname", "label", *CLASSES] and test.empty
-        for unit in ("fold0", "fold1", "fold2", "fold3", "fold4", "full"):
+        assert sorted(set(oof["fold"])) == [0, 1]
+        for unit in ("fold0", "fold1", "full"):
             assert (out / "models" / row / f"{unit}.keras").is_file()
     table = pd.read_csv(out / "table.csv")
     assert table["model"].tolist() == list(ROWS) and table["map3"].between(0, 1).all()
     assert not (out / "test").exists() and not (out / "submissions").exists()
+    assert LEVEL1_NO_TEST_SET in (out / "table.md").read_text()
+    assert output.count(LEVEL1_NO_TEST_SET) == 1
 
 
 @pytest.mark.slow
@@ -121,7 +127,9 @@ def test_stack_is_fitted_out_of_fold_and_on_every_clip(own_run):
     assert meta["classes"] == list(CLASSES) and meta["n_train_clips"] == len(fnames)
     assert meta["n_mfcc"] > 0
     assert not (stack / "submission.csv").exists()
-    assert NO_TEST_SET in (stack / "table.md").read_text()
+    markdown = (stack / "table.md").read_text()
+    assert NO_TEST_SET in markdown
+    assert "paper mAP@3" not in markdown and "0.977" not in markdown  # no FSDKaggle2018 numbers
     assert output.count(NO_TEST_SET) == 1  # said once, by level 2
 
 
@@ -140,3 +148,21 @@ def test_predict_with_the_stack_and_a_full_model_names_the_classes(own_run, tmp_
         labels = frame["tags"][0].split()
         assert len(labels) == 3 and set(labels) <= set(CLASSES)
         np.testing.assert_allclose(frame[list(CLASSES)].sum(axis=1), 1.0, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_predict_with_a_stack_whose_full_model_is_gone_is_one_line(own_run, tmp_path):
+    base, _, _ = own_run
+    full = base / "out" / "models" / ROWS[1] / "full.keras"
+    new = tmp_path / "new.wav"
+    sf.write(new, sound("bell", 16000, np.random.default_rng(2)), 16000)
+    full.rename(tmp_path / "full.keras")
+    try:
+        result = invoke("predict", base / "out" / "stack", new)
+    finally:
+        (tmp_path / "full.keras").rename(full)
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"error: {base / 'out' / 'stack'}: level-1 model {full} not found; the stack scores "
+        f"new files with each row's full model (run the config again with kerastag run to "
+        f"train it)")

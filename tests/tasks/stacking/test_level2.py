@@ -17,7 +17,7 @@ from kerastag.tasks.stacking import level2
 from kerastag.tasks.stacking.level2 import fit_level2, nested_cv_probs, predict_level2
 from kerastag.tasks.stacking.meta_features import feature_names, meta_features, resolve_mfcc_stats
 from kerastag.tasks.stacking.mfcc_statistics import STAT_NAMES, mfcc_statistics
-from kerastag.tasks.stacking.report import run_stacking
+from kerastag.tasks.stacking.report import NO_TEST_SET, run_stacking
 
 CLASSES = ["Bark", "Cello", "Drum", "Flute", "Laughter", "Meow"]  # sorted, as level 1
 C = len(CLASSES)
@@ -195,8 +195,9 @@ def test_missing_oof_file_names_the_row(run_dir):
 
 def test_missing_test_file_names_the_row(run_dir):
     (run_dir / "level1" / "c_weak.test.csv").unlink()
-    with pytest.raises(KerastagError, match=r"row 'c_weak'.*test-set file.*c_weak\.test"):
+    with pytest.raises(KerastagError, match=r"row 'c_weak'.*test-set file.*c_weak\.test") as err:
         read_level1(run_dir)
+    assert "header-only on a dataset without a test set" in str(err.value)
 
 
 def test_different_class_list_names_the_model(tmp_path, truth):
@@ -393,6 +394,30 @@ def test_run_stacking_without_test_labels_and_with_a_callable(tmp_path, truth):
     assert result.test_rows is None and not (tmp_path / "out" / "test").exists()
     assert (tmp_path / "out" / "submission.csv").is_file()
     assert len(result.feature_names) == 2 * C + 4 * N_MFCC
+
+
+def test_run_stacking_without_a_test_set_fits_out_of_fold_and_on_every_clip(tmp_path, truth):
+    no_test = truth | {"test_fnames": truth["test_fnames"][:0], "y_test": truth["y_test"][:0],
+                       "test": {m: p[:0] for m, p in truth["test"].items()}}
+    _write_level1(tmp_path / "run", no_test)  # header-only <row>.test.csv, as level 1 writes
+    result = run_stacking(tmp_path / "run", mfcc_stats=_mfcc_dict(no_test), n_jobs=1,
+                          paper_reference=False)
+    out = result.out_dir
+    assert [row.name for row in result.oof_rows] == [*MODELS, "average", "stack"]
+    assert result.test_rows is None and result.stack_oof_probs.shape == (N_TRAIN, C)
+    assert not (out / "submission.csv").exists() and not (out / "test").exists()
+    assert "submission" not in result.files
+    stack_test = (out / "stack.test.csv").read_text()
+    assert stack_test == ",".join(["fname", "label", *CLASSES]) + "\n"
+    markdown = (out / "table.md").read_text()
+    assert markdown.rstrip().endswith(f"- {NO_TEST_SET}.")
+    assert "0.977" not in markdown and "paper mAP@3" not in markdown
+    model, meta = load_level2(out)  # fitted on all training clips
+    assert meta["n_train_clips"] == N_TRAIN
+    level1 = read_level1(tmp_path / "run")
+    X_train, X_test, _ = meta_features(level1, *resolve_mfcc_stats(_mfcc_dict(no_test), level1))
+    assert X_test.shape == (0, X_train.shape[1])
+    assert predict_level2(model, meta, X_train).shape == (N_TRAIN, C)
 
 
 def test_load_level2_missing_model_is_an_error(tmp_path):
