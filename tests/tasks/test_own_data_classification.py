@@ -166,3 +166,13 @@ def test_predict_with_a_stack_whose_full_model_is_gone_is_one_line(own_run, tmp_
         f"error: {base / 'out' / 'stack'}: level-1 model {full} not found; the stack scores "
         f"new files with each row's full model (run the config again with kerastag run to "
         f"train it)")
+
+
+@pytest.mark.slow
+def test_kerastag_stack_on_the_run_repeats_level2(own_run, tmp_path):
+    base, _, _ = own_run
+    result = invoke("stack", base / "out", "--out", tmp_path / "again")
+    assert result.exit_code == 0, result.output
+    assert NO_TEST_SET in result.output
+    assert (tmp_path / "again" / "table.csv").read_text() == (base / "out" / "stack" / "table.csv").read_text()
+    assert not (tmp_path / "again" / "submission.csv").exists()
