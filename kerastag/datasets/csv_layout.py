@@ -25,7 +25,10 @@ accepts that may surprise; everything it accepts trains):
   count and the first few names.
 
 When the CSV has no ``fold`` column (or a row leaves it empty), folds 0..4 are assigned
-stratified by each clip's first label, seeded. Classes are the sorted distinct labels.
+stratified by each clip's first label, seeded. A ``fold`` of ``test`` puts the clip in a
+held-out test set (subset ``test``: never trained on; the classification task scores it
+with its ``full`` models, writes ``submission.csv`` and, where its labels are given, a
+test-set table). Classes are the sorted distinct labels.
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ LAYOUT = "csv"
 #: Any rate, channel count and length: the audio is resampled and mixed down to mono.
 AUDIO_FORMATS: dict = {}
 LABELS_FILE = "labels.csv"
+#: The ``fold`` cell of a test-set clip.
+TEST_FOLD = "test"
 N_FOLDS = 5
 HEADER = "filename,labels[,fold]"
 #: What separates the labels of one row: spaces, commas, semicolons, in any mix.
@@ -112,8 +117,9 @@ def read_csv_dataset(path: str | Path, *, problems: Problems | None = None,
         if clip_path is None:
             clip_path = root / row.filename
             problems.add(f"{csv_path}:{row.line}", f"audio file not found: {clip_path}")
+        subset = "test" if _is_test(row) else "train"
         clips.append(Clip(clip_id=row.filename, path=clip_path, tags=clip_tags, fold=fold,
-                          subset="train", extra={"where": f"{csv_path}:{row.line}"}))
+                          subset=subset, extra={"where": f"{csv_path}:{row.line}"}))
     _note_surprises(rows, tags, csv_path, problems)
     _note_unlisted(root, csv_path, {row.filename for row in rows}, on_disk, problems)
     classes = tuple(sorted({t for clip_tags in tags for t in clip_tags}))
@@ -249,12 +255,26 @@ def _read_labels(csv_path: Path, problems: Problems) -> list[_Row]:
 
 def _folds(rows: list[_Row], tags: list[tuple[str, ...]], csv_path: Path,
            problems: Problems, seed: int) -> list[int]:
-    """Each row's fold: its own when given, else a seeded stratified one."""
-    assigned = stratified_folds([t[0] if t else "" for t in tags], n_folds=N_FOLDS, seed=seed)
+    """Each row's fold: its own when given, None for a test clip, else a seeded
+    stratified one (drawn over the rows that are not test clips)."""
+    training = [k for k, row in enumerate(rows) if not _is_test(row)]
+    drawn = stratified_folds([tags[k][0] if tags[k] else "" for k in training],
+                             n_folds=N_FOLDS, seed=seed)
+    assigned = dict(zip(training, drawn))
     folds = []
-    for row, auto in zip(rows, assigned):
+    for k, row in enumerate(rows):
+        if _is_test(row):
+            folds.append(None)
+            continue
+        auto = assigned[k]
         fold = parse_fold(row.fold, N_FOLDS)
         if row.fold and fold is None:
-            problems.add(f"{csv_path}:{row.line}", f"fold {row.fold!r} outside 0..{N_FOLDS - 1}")
+            problems.add(f"{csv_path}:{row.line}", f"fold {row.fold!r} outside 0..{N_FOLDS - 1} "
+                                                   f"(or {TEST_FOLD!r} for a test-set clip)")
         folds.append(auto if fold is None else fold)
     return folds
+
+
+def _is_test(row: _Row) -> bool:
+    """Whether the row's ``fold`` cell marks a test-set clip."""
+    return row.fold.strip().lower() == TEST_FOLD

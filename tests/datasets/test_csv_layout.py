@@ -39,7 +39,7 @@ from kerastag.datasets.check import format_report  # noqa: E402
 from kerastag.errors import DatasetError  # noqa: E402
 
 
-def own_folder(root, rows, audio=None):
+def own_folder(root, rows, audio=None, header="filename,labels"):
     """``root/labels.csv`` from ``rows`` (lines after the header) and a 0.1 s WAV for every
     name in ``audio`` (default: the first cell of every row)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -48,7 +48,7 @@ def own_folder(root, rows, audio=None):
     for name in audio:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         soundfile.write(root / name, np.full(1600, 0.1, np.float32), 16000)
-    (root / "labels.csv").write_text("filename,labels\n" + "".join(f"{r}\n" for r in rows),
+    (root / "labels.csv").write_text(f"{header}\n" + "".join(f"{r}\n" for r in rows),
                                      encoding="utf-8")
     return root
 
@@ -186,3 +186,14 @@ def test_own_audio_as_it_comes_is_read_without_problems(tmp_path):
     assert sorted(report.sample_rates) == [22050, 44100] and sorted(report.channels) == [1, 2]
     for clip in report.dataset.clips:
         assert load_audio(clip.path, sample_rate=16000).shape[0] in range(15000, 17000)
+
+
+def test_a_fold_of_test_makes_a_test_set_clip_and_the_other_folds_stay_drawn(tmp_path):
+    names = [f"c{k}.wav,{'dog' if k % 2 else 'cat'}" for k in range(10)]
+    plain = read_dataset(own_folder(tmp_path / "plain", names), "csv")
+    with_test = own_folder(tmp_path / "test", [f"{row}," for row in names] + ["t.wav,dog,test"],
+                           header="filename,labels,fold")
+    dataset = read_dataset(with_test, "csv")
+    test = [clip for clip in dataset.clips if clip.subset == "test"]
+    assert [(c.clip_id, c.fold, c.tags) for c in test] == [("t.wav", None, ("dog",))]
+    assert [c.fold for c in dataset.clips if c.subset == "train"] == [c.fold for c in plain.clips]

@@ -34,8 +34,12 @@ def test_the_own_data_demo_is_read_by_the_csv_reader_as_written(tmp_path, kind):
     infos = [sf.info(str(clip.path)) for clip in dataset.clips]
     assert {info.samplerate for info in infos} == {22_050, 44_100}
     assert {info.channels for info in infos} == {1}
+    assert {c.clip_id: c.subset for c in dataset.clips} == {c.clip_id: c.subset for c in truth}
     if kind == "classification":
         assert all(len(clip.tags) == 1 for clip in dataset.clips)
+        test = [clip for clip in dataset.clips if clip.subset == "test"]
+        assert len(test) == 3 and all(clip.fold is None for clip in test)
+        assert all(clip.fold in range(5) for clip in dataset.clips if clip.subset == "train")
     else:
         assert {round(info.duration) for info in infos} == {2, 4, 10}
         assert any(len(clip.tags) == 0 for clip in dataset.clips)

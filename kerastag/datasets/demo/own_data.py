@@ -9,7 +9,8 @@ file formats, names with spaces and a non-ASCII character, in sub-folders, and a
   a class present in a clip sounds once in every 4 s of it (so each 4 s window of the clip
   holds each of its classes, as the clip's labels say).
 - ``classification`` (paper B's task, single-label): classes ``bark``, ``drum``,
-  ``flute``, ``phone``; one label per clip; clips of 1 to 5 s.
+  ``flute``, ``phone``; one label per clip; clips of 1 to 5 s; every sixth clip is a
+  test-set clip (``fold`` ``test``, its label given, so the test set is scored).
 
 Audio is 22.05 or 44.1 kHz mono, WAV (16-bit) or FLAC, over a quiet noise floor. The
 sounds come from the CHiME-Home and FSDKaggle2018 demo banks. The same seed gives the same
@@ -27,7 +28,7 @@ import soundfile as sf
 from tqdm import tqdm
 
 from kerastag.checks import check_int
-from kerastag.datasets.csv_layout import LABELS_FILE
+from kerastag.datasets.csv_layout import LABELS_FILE, TEST_FOLD
 from kerastag.datasets.demo import chime_sounds, fsd_sounds
 from kerastag.datasets.demo.dsp import brown_noise, db_to_gain, place, set_rms, to_int16
 from kerastag.datasets.demo.staging import check_target_free, staged_dataset, write_csv
@@ -97,7 +98,11 @@ def make_own_data_demo(out_dir: str | os.PathLike, *, clips: int | None = None, 
         for clip, audio_seed in tqdm(plan, desc="own-data demo", unit="clip", disable=not progress):
             _write_clip(stage / clip.clip_id, clip, kind, np.random.default_rng(audio_seed))
             rows.append((clip.clip_id, " ".join(clip.tags)))
-        write_csv(stage / LABELS_FILE, rows, header=("filename", "labels"))
+        if kind == "classification":
+            rows = [(name, labels, TEST_FOLD if clip.subset == "test" else "")
+                    for (name, labels), (clip, _) in zip(rows, plan)]
+        write_csv(stage / LABELS_FILE, rows,
+                  header=("filename", "labels") + (("fold",) if kind == "classification" else ()))
     return root, [clip for clip, _ in plan]
 
 
@@ -113,11 +118,12 @@ def _plan(kind: str, n_clips: int, rng: np.random.Generator) -> list[tuple[DemoC
         else:
             tags = (classes[k % len(classes)],)
             seconds = round(float(rng.uniform(1.0, 5.0)), 2)
+        subset = "test" if kind == "classification" and k % 6 == 5 else "train"
         rate = OWN_RATES[int(rng.integers(len(OWN_RATES)))]
         suffix = ".flac" if k % 3 == 1 else ".wav"
         name = f"{_FOLDERS[k % 2]}/{'café' if k % 7 == 3 else 'clip'} {k:03d}{suffix}"
         extra = {"seconds": seconds, "sample_rate": rate}
-        plan.append((DemoClip(name, tags, None, "train", extra), int(rng.integers(2**31))))
+        plan.append((DemoClip(name, tags, None, subset, extra), int(rng.integers(2**31))))
     return plan
 
 
