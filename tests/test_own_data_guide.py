@@ -145,3 +145,7 @@ def test_classification_stacks_without_a_test_set_and_predicts_with_the_stack(gu
     assert [c for c in level1 if c in CLASSIFICATION_CLASSES] == CLASSIFICATION_CLASSES
     predicted = (run / "garden_classes.csv").read_text("utf-8")
     assert any(name in predicted for name in CLASSIFICATION_CLASSES)
+    with (run / "stack" / "submission.csv").open(encoding="utf-8", newline="") as handle:
+        submission = list(csv.reader(handle))
+    assert len(submission) == 1 + 8  # every sixth of the 48 clips is a test clip
+    assert all(set(row[1].split()) <= set(CLASSIFICATION_CLASSES) for row in submission[1:])
