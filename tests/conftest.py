@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import kerastag  # noqa: F401  (first, as a user's program: kerastag's TensorFlow defaults apply)
+
 
 def _load_helpers():
     """``tests/helpers.py`` as a module (test files are imported with
