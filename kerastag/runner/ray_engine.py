@@ -20,7 +20,7 @@ import time
 from typing import Any, Callable
 
 from kerastag.config import ExecutionConfig
-from kerastag.errors import KerastagError
+from kerastag.errors import KerastagError, exception_line
 from kerastag.runner.results import ShippedUnit
 from kerastag.runner.task import Log, Unit
 
@@ -120,8 +120,11 @@ def _connect(ray, execution: ExecutionConfig, log: Log) -> None:
 
 
 def _worker_env() -> dict[str, str]:
-    """Quiet TensorFlow in the workers, as in this process."""
-    return {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
+    """Quiet TensorFlow in the workers, as in this process, with this process's oneDNN
+    choice (kerastag's default, or the user's ``TF_ENABLE_ONEDNN_OPTS``), also on the
+    machines of a cluster."""
+    return {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1")}
 
 
 def _warn_idle_gpus(ray, execution: ExecutionConfig, log: Log) -> None:
@@ -152,5 +155,5 @@ def _duration(seconds: float) -> str:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    """What ``exc`` says in one line (TensorFlow's own message for its errors)."""
+    return exception_line(exc) if str(exc).strip() else type(exc).__name__

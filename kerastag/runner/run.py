@@ -11,13 +11,12 @@ after another (``execution.engine: local``) or as Ray tasks (``ray``,
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
 from kerastag.config import ExecutionConfig, ExperimentConfig, config_from_run_data, resolved_config
-from kerastag.errors import KerastagError
+from kerastag.errors import KerastagError, exception_line
 from kerastag.formats import run_folder
 from kerastag.formats.model_file import load_model
 from kerastag.names import STAGES, resolve
@@ -100,22 +99,6 @@ def _train_here(task, data, todo: list[Unit], execution: ExecutionConfig, out_di
         except Exception as exc:  # TensorFlow's errors, a bug: one line naming the unit
             raise KerastagError(f"{unit.row.name} {unit.name}: {type(exc).__name__}: "
                                 f"{exception_line(exc)}") from exc
-
-
-def exception_line(exc: BaseException) -> str:
-    """The first line of what ``exc`` says, TensorFlow's own message for its errors.
-
-    A TensorFlow error raised by ``model.fit`` reads "Graph execution error:", then
-    "Detected at node ... defined at (most recent call last):" and indented frames, then
-    the kernel's message (which may start with ``{{function_node ...}}``); the headers,
-    the frames and that prefix are skipped.
-    """
-    lines = [line for line in str(exc).splitlines() if line.strip()]
-    for line in lines:
-        if not (line.startswith((" ", "\t")) or line.rstrip().endswith("(most recent call last):")
-                or line.strip() == "Graph execution error:"):
-            return re.sub(r"^\{\{function_node [^}]*\}\}\s*", "", line.strip())
-    return lines[0].strip() if lines else "(no message)"
 
 
 def evaluate_run(out_dir: Path, *, log: Log = print):

@@ -11,7 +11,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from kerastag.cli import main
-from kerastag.runner.run import exception_line
+from kerastag.errors import exception_line
 from kerastag.tasks.tagging import task as tagging
 
 TINY = ("name: tiny\ndataset: {{path: {dataset}}}\n"
