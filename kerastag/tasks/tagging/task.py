@@ -195,7 +195,7 @@ class TaggingTask:
             "family": self.family(unit.row),
             "classes": list(data.classes),
             "features": config_to_dict(self.row_features(unit.row)) | {"cache_dir": None},
-            "chunk_seconds": 4.0,
+            "chunk_seconds": WINDOW_SECONDS,
             "experiment": self.config.name,
             "row": unit.row.name,
             "unit": unit.name,
