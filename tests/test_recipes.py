@@ -62,8 +62,9 @@ def test_recipe_add_a_feature_type(plugins, monkeypatch, chime_demo, tmp_path):
     assert loaded.features.spec().frame_length == 800
     table = pd.read_csv(run_experiment(loaded, tmp_path / "run", log=lambda _: None))
     assert len(table) == 1
-    cached = list((tmp_path / "cache").glob("frame_energy-*/*.npy"))
-    assert cached and np.load(cached[0]).shape == (80, 1)  # 4 s at 16 kHz in 800-sample frames
+    cached = list((tmp_path / "cache").glob("frame_energy*-*/*.npy"))
+    # a 4 s chunk is one 4 s window of 80 frames (800-sample frames at 16 kHz)
+    assert cached and np.load(cached[0]).shape == (1, 80, 1)
 
 
 def test_recipe_add_a_mixing_mode(plugins, monkeypatch, tmp_path):

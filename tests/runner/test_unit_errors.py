@@ -4,6 +4,8 @@ shows the whole traceback."""
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -46,9 +48,15 @@ def failing_run(chime_demo, tmp_path, monkeypatch):
     return config, tmp_path / "out"
 
 
+#: TensorFlow's own message for the bad label: the loss's kernel or a gather reports it,
+#: whichever op of the graph runs first on the machine (thread count, oneDNN).
+BAD_LABEL = re.compile(r"(Received a label value of 5 which is outside the valid range of "
+                       r"\[0, 2\)|indices\[\d+\] = 5 is not in \[0, 2\))")
+
+
 def test_tensorflow_message_is_found_below_its_graph_execution_headers():
     line = exception_line(_graph_execution_error())
-    assert line.startswith("Received a label value of 5 which is outside the valid range of [0, 2).")
+    assert BAD_LABEL.match(line), line
     wrapped = tf.errors.InvalidArgumentError(None, None, "{{function_node __inference_f_18}} "
                                              "indices[0] = 5 is not in [0, 2)\n\t [[{{node G}}]]")
     assert exception_line(wrapped) == "indices[0] = 5 is not in [0, 2)"
@@ -62,8 +70,8 @@ def test_an_unexpected_error_in_training_is_one_line_naming_the_unit(failing_run
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert line.startswith("error: mixup_a1.5 fold0: InvalidArgumentError: Received a label value "
-                           "of 5 which is outside the valid range of [0, 2)")
+    prefix = "error: mixup_a1.5 fold0: InvalidArgumentError: "
+    assert line.startswith(prefix) and BAD_LABEL.match(line[len(prefix):]), line
     assert not list(out.rglob("*.keras")) and not list(out.rglob("*.npz"))
 
 
@@ -75,5 +83,6 @@ def test_verbose_shows_the_whole_traceback_then_the_line(failing_run):
     assert "Graph execution error:" in result.stderr  # TensorFlow's whole message
     assert "in train_unit" in result.stderr  # the frame that raised
     assert "The above exception was the direct cause" in result.stderr
-    assert result.stderr.rstrip().splitlines()[-1].startswith(
-        "error: mixup_a1.5 fold0: InvalidArgumentError: Received a label value of 5")
+    last = result.stderr.rstrip().splitlines()[-1]
+    prefix = "error: mixup_a1.5 fold0: InvalidArgumentError: "
+    assert last.startswith(prefix) and BAD_LABEL.match(last[len(prefix):]), last
