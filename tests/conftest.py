@@ -154,6 +154,7 @@ def local_threads() -> int:
 #: on one core (the stacking demo alone is ~4 minutes).
 SLOW_FILES_FIRST = (
     "tasks/stacking/test_demo_stacking.py",
+    "test_own_data_guide.py",
     "tasks/tagging/test_table1_rows.py",
     "runner/test_run.py",
     "tasks/tagging/test_events.py",
@@ -161,6 +162,11 @@ SLOW_FILES_FIRST = (
     "tasks/classification/test_task.py",
     "runner/test_ray_engine.py",
     "models/test_networks.py",
+    "tasks/test_own_data_classification.py",
+    "tasks/tagging/test_own_classes.py",
+    "test_finetune.py",
+    "tasks/tagging/test_clip_lengths.py",
+    "test_every_cpu.py",
 )
 
 
