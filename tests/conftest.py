@@ -162,11 +162,6 @@ SLOW_FILES_FIRST = (
     "tasks/classification/test_task.py",
     "runner/test_ray_engine.py",
     "models/test_networks.py",
-    "tasks/test_own_data_classification.py",
-    "tasks/tagging/test_own_classes.py",
-    "test_finetune.py",
-    "tasks/tagging/test_clip_lengths.py",
-    "test_every_cpu.py",
 )
 
 
