@@ -75,6 +75,13 @@ def train_crnn_row():
 
 
 @pytest.fixture(scope="session")
+def run_own_data_guide():
+    """``run_own_data_guide(folder, part)``: docs/own-data.md's commands of ``part``
+    (``tagging``: sections 1-7, ``classification``: section 8) run in ``folder``."""
+    return helpers.run_own_data_guide
+
+
+@pytest.fixture(scope="session")
 def assert_png():
     """``assert_png(path)``: a real PNG with something drawn in it."""
     return helpers.assert_png
@@ -155,6 +162,7 @@ def local_threads() -> int:
 SLOW_FILES_FIRST = (
     "tasks/stacking/test_demo_stacking.py",
     "test_own_data_guide.py",
+    "test_own_data_guide_classification.py",
     "tasks/tagging/test_table1_rows.py",
     "runner/test_run.py",
     "tasks/tagging/test_events.py",

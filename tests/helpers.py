@@ -27,6 +27,94 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
+
+# --- the own-data guide, run --------------------------------------------------------------
+
+#: docs/own-data.md's config files -> (training overrides, rows kept (None: all), dataset
+#: overrides): the guide's commands on a test budget (one epoch; a row of each kind where
+#: the guide's configs have several; two folds for tagging, one for the fine-tuning and
+#: its parent).
+GUIDE_SHRINK = {
+    "demo.yaml": ({"epochs": 1, "folds": [0]}, ["mixup_a1.5"], {"demo_clips": 20}),
+    "own_data_tagging.yaml": ({"epochs": 1, "folds": [0, 1]}, ["mixup_a1.5", "dcase2016_gmm"], {}),
+    "finetune_own_data.yaml": ({"epochs": 2, "freeze_epochs": 1, "folds": [0]}, None, {}),
+    "own_data_classification.yaml": ({"epochs": 1, "batch_size": 64}, ["resnext_logmel_mixup"],
+                                     {}),
+}
+#: The guide's last section (classification) needs nothing of the ones before it, so its
+#: commands run in a test file of their own, beside the tagging sections'.
+GUIDE_CLASSIFICATION_HEADING = "\n## 8."
+
+
+def guide_commands(text: str) -> list[list[str]]:
+    """The ``kerastag`` commands of a markdown text's ``bash`` blocks, as argument lists."""
+    import re
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words and words[0] == "kerastag":
+                commands.append(words[1:])
+    return commands
+
+
+def own_data_guide_part(part: str) -> list[list[str]]:
+    """The commands of docs/own-data.md's ``tagging`` sections (1-7) or its
+    ``classification`` section (8)."""
+    text = (REPO_ROOT / "docs" / "own-data.md").read_text(encoding="utf-8")
+    tagging, heading, classification = text.partition(GUIDE_CLASSIFICATION_HEADING)
+    assert heading, f"docs/own-data.md has no section {GUIDE_CLASSIFICATION_HEADING.strip()!r}"
+    return guide_commands(tagging if part == "tagging" else heading + classification)
+
+
+def run_own_data_guide(folder: Path, part: str) -> list[list[str]]:
+    """Run the commands of one part of docs/own-data.md in ``folder``, in order, with the
+    configs it names copied there on the test budget (:data:`GUIDE_SHRINK`); each must
+    exit 0. Returns the commands."""
+    import shlex
+
+    import pytest
+    from click.testing import CliRunner
+
+    from kerastag.cli import main
+
+    (folder / "experiments").mkdir(exist_ok=True)
+    for name in GUIDE_SHRINK:
+        _shrunk_config(REPO_ROOT / "experiments" / name, folder / "experiments" / name)
+    commands = own_data_guide_part(part)
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("KERASTAG_CACHE", str(folder / "cache"))
+        for args in commands:
+            result = runner.invoke(main, args, catch_exceptions=False)
+            assert result.exit_code == 0, f"kerastag {shlex.join(args)}:\n{result.output}"
+    return commands
+
+
+def _shrunk_config(source: Path, target: Path) -> None:
+    import yaml
+
+    config = yaml.safe_load(source.read_text(encoding="utf-8"))
+    training, rows, dataset = GUIDE_SHRINK[source.name]
+    config["training"].update(training)
+    config["dataset"].update(dataset)
+    if rows is not None:
+        config["rows"] = [row for row in config["rows"] if _row_id(row) in rows]
+    for row in config["rows"]:
+        row.get("training", {}).pop("epochs", None)
+    target.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+
+def _row_id(row: dict) -> str:
+    if "id" in row:
+        return row["id"]
+    alpha = row.get("alpha")
+    return row["mixing"] if alpha is None else f"{row['mixing']}_a{alpha:g}"
+
+
 # --- a trained CRNN ------------------------------------------------------------------------
 
 
