@@ -21,6 +21,7 @@ from kerastag.audio import AudioFormat, check_audio_file
 from kerastag.datasets import audio_format, read_dataset
 from kerastag.datasets.base import Dataset, Problems, single_label_problems
 from kerastag.errors import AudioError
+from kerastag.features.windows import TAGGING_WINDOW_SECONDS
 
 
 @dataclasses.dataclass
@@ -186,9 +187,6 @@ def _format_notes(notes: list[str]) -> list[str]:
     return [f"notes ({len(notes)}):"] + [f"  - {note}" for note in notes]
 
 
-#: Paper A's window (kerastag.tasks.tagging.task.WINDOW_SECONDS): clips of any length are
-#: cut into windows of this many seconds, the last zero-padded (kerastag.features.windows).
-_TAGGING_WINDOW_SECONDS = 4.0
 
 
 def _length_lines(durations: np.ndarray) -> list[str]:
@@ -197,7 +195,7 @@ def _length_lines(durations: np.ndarray) -> list[str]:
     lengths = collections.Counter(np.round(durations, 1).tolist())
     shown = sorted(lengths.most_common(10))
     more = f", {len(lengths) - len(shown)} more lengths" if len(lengths) > len(shown) else ""
-    windows = sum(max(1, int(np.ceil(round(d / _TAGGING_WINDOW_SECONDS, 6)))) for d in durations)
+    windows = sum(max(1, int(np.ceil(round(d / TAGGING_WINDOW_SECONDS, 6)))) for d in durations)
     return ["lengths (s): " + ", ".join(f"{length:.1f} x{n}" for length, n in shown) + more,
-            f"{_TAGGING_WINDOW_SECONDS:g} s windows: {windows} in {len(durations)} audio files "
+            f"{TAGGING_WINDOW_SECONDS:g} s windows: {windows} in {len(durations)} audio files "
             f"(paper A cuts each clip into windows, the last zero-padded; every length trains)"]

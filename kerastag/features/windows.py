@@ -26,6 +26,9 @@ from kerastag.checks import check_number
 from kerastag.errors import FeatureError
 from kerastag.features.specs import FeatureSpec
 
+#: Paper A's window in seconds (a CHiME-Home chunk): the tagging task's cut and data check's count.
+TAGGING_WINDOW_SECONDS = 4.0
+
 
 def window_samples(seconds: float, sample_rate: int) -> int:
     """Samples in a window of ``seconds`` at ``sample_rate`` Hz (rounded)."""

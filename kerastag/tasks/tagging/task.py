@@ -26,6 +26,7 @@ import numpy as np
 from kerastag.config import ExperimentConfig, config_to_dict, from_dict
 from kerastag.config.sections import feature_section
 from kerastag.errors import DatasetError, KerastagError
+from kerastag.features.windows import TAGGING_WINDOW_SECONDS
 from kerastag.fitting import holdout_indices, predict_scores, unit_seed
 from kerastag.formats import run_folder
 from kerastag.formats.eer_table import EerRow, format_eer_table, write_eer_table
@@ -39,7 +40,7 @@ from kerastag.runner.task import Unit, UnitResult, folds_to_run
 
 
 #: Length of a window in seconds: the unit the models take, and how clips are cut.
-WINDOW_SECONDS = 4.0
+WINDOW_SECONDS = TAGGING_WINDOW_SECONDS
 
 
 @dataclasses.dataclass
