@@ -105,7 +105,8 @@ def start_unit(config: ExperimentConfig, seed: int) -> None:
 
 
 def compile_model(model, config: ExperimentConfig, *, loss, metrics, steps_per_epoch: int) -> None:
-    """Adam with the configured learning rate (cosine-decayed over all epochs when asked)."""
+    """``training.optimizer`` (Adam, or SGD with ``training.momentum``) at the configured
+    learning rate (cosine-decayed over all epochs when asked)."""
     import keras
 
     t = config.training
@@ -113,12 +114,23 @@ def compile_model(model, config: ExperimentConfig, *, loss, metrics, steps_per_e
     if t.lr_schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(t.learning_rate,
                                                       decay_steps=max(1, steps_per_epoch * t.epochs))
-    model.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=metrics,
+    model.compile(optimizer=make_optimizer(t, rate), loss=loss, metrics=metrics,
                   steps_per_execution=t.steps_per_execution)
 
 
-def fit(model, config: ExperimentConfig, train, val):
-    """Fit with early stopping on the validation loss, restoring the best weights.
+def make_optimizer(training, rate):
+    """``training.optimizer`` at ``rate`` (a number or a Keras schedule): Adam, or SGD with
+    ``training.momentum``."""
+    import keras
+
+    if training.optimizer == "sgd":
+        return keras.optimizers.SGD(rate, momentum=training.momentum)
+    return keras.optimizers.Adam(rate)
+
+
+def fit(model, config: ExperimentConfig, train, val, extra_callbacks=()):
+    """Fit with early stopping on the validation loss, restoring the best weights;
+    ``extra_callbacks`` are added to Keras' fit.
 
     Returns:
         ``(model, history)`` where history is a DataFrame with ``epoch`` and Keras' logs.
@@ -131,6 +143,7 @@ def fit(model, config: ExperimentConfig, train, val):
     if t.lr_schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor="val_loss", factor=t.lr_factor, patience=t.lr_patience))
+    callbacks += list(extra_callbacks)
     fitted = model.fit(train, validation_data=val, epochs=t.epochs, callbacks=callbacks,
                        verbose=t.verbose, shuffle=False)  # the datasets shuffle themselves
     history = pd.DataFrame(fitted.history)
@@ -146,7 +159,8 @@ def fine_tune_rate(config: ExperimentConfig) -> float:
     return t.fine_tune_learning_rate if t.fine_tune_learning_rate is not None else t.learning_rate / 10
 
 
-def fit_fine_tuning(model, config: ExperimentConfig, train, val, *, body, recompile):
+def fit_fine_tuning(model, config: ExperimentConfig, train, val, *, body, recompile,
+                    extra_callbacks=()):
     """Fine-tuning in two phases, each early-stopped on its own (restoring its best weights).
 
     Phase 1 (``training.freeze_epochs`` epochs, at ``learning_rate``): the transferred
@@ -182,7 +196,7 @@ def fit_fine_tuning(model, config: ExperimentConfig, train, val, *, body, recomp
             layer.trainable = trainable
         with distribution_strategy().scope():
             recompile(model, phase_config)
-        model, history = fit(model, phase_config, train, val)
+        model, history = fit(model, phase_config, train, val, extra_callbacks)
         histories.append(history.assign(phase=phase))
     for layer in body:  # the saved model is an ordinary, trainable one
         layer.trainable = True

@@ -96,6 +96,28 @@ FAMILY_INPUTS: dict[str, dict] = {
                       "center": True},
 }
 
+#: Families whose chunk score is the mean over windows of frames, each scored on its own
+#: -> ``(model) -> FrameWindowTrainer``: the model that scores one window (sharing the
+#: chunk model's layers) and how a window sample is cut. ``training.samples:
+#: frame_windows`` trains these on windows (:mod:`kerastag.tasks.tagging.frame_windows`).
+FRAME_WINDOW_FAMILIES: dict[str, str] = {
+    "dae_dnn": "kerastag.models.dcase2016:dae_dnn_window_trainer",
+    "cgrnn_imd": "kerastag.models.dcase2016:cgrnn_window_trainer",
+}
+
+#: ``training.samples``: one sample per chunk (4 s window; a frame-window family fits the
+#: mean over its windows), or every window of frames a sample carrying its chunk's tags.
+SAMPLES = ("chunks", "frame_windows")
+#: ``training.optimizer``.
+OPTIMIZERS = ("adam", "sgd")
+#: ``rows[].targets``: the dataset's tags, or the tags and CHiME-Home's ``S`` (silence /
+#: background) as one more output, as the authors of Table 1's baselines trained them.
+TARGETS = ("tags", "tags_and_silence")
+#: The output a ``tags_and_silence`` row adds after the dataset's tags.
+SILENCE_TARGET = "S"
+#: ``dataset.development_list`` (CHiME-Home): the refined 1,946 chunks, or the raw 4,378.
+DEVELOPMENT_LISTS = ("refined", "raw")
+
 
 @dataclasses.dataclass(frozen=True)
 class MixingMode:

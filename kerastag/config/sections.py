@@ -13,14 +13,15 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 from kerastag import names
 from kerastag.checks import check_int, check_number
 from kerastag.config.paths import resolve_data_path, resolve_path
-from kerastag.errors import ConfigError, FeatureError
-from kerastag.features.dcase2016 import LogMelImd, MfccFrames
-from kerastag.features.specs import LogMelA, TimeFrequencyB, Wave
+from kerastag.config.feature_sections import (  # noqa: F401 (re-exported)
+    ExcerptFeatures, FeaturesConfig, LogMelAFeatures, LogMelImdFeatures, MfccFramesFeatures,
+    RowFeatures, check_choice as _check_choice, feature_section)
+from kerastag.errors import ConfigError
 
 _FOLDER_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -41,149 +42,6 @@ class DatasetConfig:
             check_int("dataset.demo_clips", self.demo_clips, minimum=10, error=ConfigError)
         check_int("dataset.demo_seed", self.demo_seed, minimum=0, error=ConfigError)
 
-
-def _spec_checked(section, spec_class: type) -> None:
-    """Run ``spec_class``'s checks on the section's values; a FeatureError becomes a
-    ConfigError naming the ``features.`` key."""
-    try:
-        spec_class.__post_init__(section)
-    except FeatureError as exc:
-        message = re.sub(r"^feature \w+: (\w+): ", r"features.\1: ", str(exc))
-        raise ConfigError(re.sub(r"^feature \w+: ", "features: ", message)) from None
-
-
-def _spec_of(section, spec_class: type):
-    """The spec of ``spec_class`` with the section's values of its fields."""
-    return spec_class(**{f.name: getattr(section, f.name) for f in dataclasses.fields(spec_class)
-                         if f.init})
-
-
-@dataclasses.dataclass(frozen=True)
-class LogMelAFeatures(LogMelA):
-    """``type: logmel_a``, paper A's log-mel of the whole 4 s chunk.
-
-    Keys: every field of :class:`kerastag.features.LogMelA` (``sample_rate``, ``n_fft``,
-    ``hop_length``, ``n_mels``, ``fmin``, ``fmax``, ``log_offset``, with its defaults),
-    then ``type``, ``cache_dir`` (where features are cached) and ``workers`` (extraction
-    processes; default: all cores).
-    """
-
-    type: str = "logmel_a"
-    cache_dir: Optional[str] = None
-    workers: Optional[int] = None
-
-    def __post_init__(self):
-        _check_choice("features.type", self.type, ("logmel_a",))
-        _spec_checked(self, LogMelA)
-        _check_workers(self.workers)
-
-    def spec(self) -> LogMelA:
-        """The feature definition."""
-        return _spec_of(self, LogMelA)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExcerptFeatures(TimeFrequencyB):
-    """``type: logmel``, ``mfcc`` or ``wave``: paper B's whole-clip features, trained on
-    random excerpts.
-
-    Keys: every field of :class:`kerastag.features.TimeFrequencyB` but ``kind``
-    (``sample_rate`` 44100, ``frame_ms``, ``hop_ms``, ``n_mels`` 64, ``n_mfcc`` 64,
-    ``mfcc_bands``, ``fmin``, ``fmax`` (default ``sample_rate / 2``), ``top_db``,
-    ``delta_width``), then ``type``, ``excerpt_seconds`` (a random window of that length
-    is a training example), ``predict_hop_seconds`` (whole clips are scored by averaging
-    windows this far apart), ``cache_dir`` and ``workers``. ``wave`` uses only
-    ``sample_rate``. A paper-B row picks its own type (``rows[].features``); the other
-    settings are shared.
-    """
-
-    kind: str = dataclasses.field(default="logmel", init=False)  # follows ``type``
-    type: str = "logmel"
-    excerpt_seconds: float = 1.5
-    predict_hop_seconds: float = 0.5
-    cache_dir: Optional[str] = None
-    workers: Optional[int] = None
-
-    def __post_init__(self):
-        _check_choice("features.type", self.type, names.EXCERPT_FEATURE_TYPES)
-        object.__setattr__(self, "kind", "mfcc" if self.type == "mfcc" else "logmel")
-        _spec_checked(self, TimeFrequencyB)
-        for key in ("excerpt_seconds", "predict_hop_seconds"):
-            check_number(f"features.{key}", getattr(self, key), above=0, error=ConfigError)
-        _check_workers(self.workers)
-
-    def with_type(self, feature_type: str) -> "ExcerptFeatures":
-        """The same settings for another of paper B's feature types."""
-        return dataclasses.replace(self, type=feature_type)
-
-    def spec(self) -> TimeFrequencyB | Wave:
-        """The feature definition: :class:`~kerastag.features.TimeFrequencyB` or
-        :class:`~kerastag.features.Wave`."""
-        if self.type == "wave":
-            return Wave(sample_rate=self.sample_rate)
-        return _spec_of(self, TimeFrequencyB)
-
-
-@dataclasses.dataclass(frozen=True)
-class MfccFramesFeatures(MfccFrames):
-    """``type: mfcc_frames``, per-frame MFCC of the whole chunk (the DAE-DNN's and the
-    challenge GMM baseline's input).
-
-    Keys: every field of :class:`kerastag.features.MfccFrames` (``sample_rate``,
-    ``frame_ms``, ``hop_ms``, ``n_mels``, ``n_mfcc``, ``include_c0``, ``fmin``, ``fmax``,
-    ``window``, ``center``, ``top_db``), then ``type``, ``cache_dir`` and ``workers``.
-    """
-
-    type: str = "mfcc_frames"
-    cache_dir: Optional[str] = None
-    workers: Optional[int] = None
-
-    def __post_init__(self):
-        _check_choice("features.type", self.type, ("mfcc_frames",))
-        _spec_checked(self, MfccFrames)
-        _check_workers(self.workers)
-
-    def spec(self) -> MfccFrames:
-        """The feature definition."""
-        return _spec_of(self, MfccFrames)
-
-
-@dataclasses.dataclass(frozen=True)
-class LogMelImdFeatures(LogMelImd):
-    """``type: logmel_imd``, 40-band log-mel and the interaural magnitude difference of
-    the chunk's 48 kHz stereo file resampled to 16 kHz (the CGRNN's and ATT-LOC's input).
-
-    Keys: every field of :class:`kerastag.features.LogMelImd` (``sample_rate``,
-    ``n_fft``, ``hop_length``, ``n_mels``, ``fmin``, ``fmax``, ``log_offset``), then
-    ``type``, ``cache_dir`` and ``workers``.
-    """
-
-    type: str = "logmel_imd"
-    cache_dir: Optional[str] = None
-    workers: Optional[int] = None
-
-    def __post_init__(self):
-        _check_choice("features.type", self.type, ("logmel_imd",))
-        _spec_checked(self, LogMelImd)
-        _check_workers(self.workers)
-
-    def spec(self) -> LogMelImd:
-        """The feature definition."""
-        return _spec_of(self, LogMelImd)
-
-
-#: A ``features:`` section: the dataclass :data:`kerastag.names.FEATURE_TYPES` registers
-#: for its ``type`` key (these four, or one a user added).
-FeaturesConfig = Union[LogMelAFeatures, ExcerptFeatures, MfccFramesFeatures, LogMelImdFeatures]
-
-#: A row's ``features``: a feature type (its section's defaults) or a whole section.
-RowFeatures = Optional[Union[str, FeaturesConfig]]
-
-
-def feature_section(feature_type: str) -> type:
-    """The config section dataclass of ``feature_type``."""
-    _check_choice("features.type", feature_type, names.FEATURE_TYPES)
-    return names.resolve(names.FEATURE_TYPES[feature_type])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,7 +107,14 @@ class TrainingConfig:
     numbers do not change, per-batch callbacks see every n-th batch). ``verbose`` is
     Keras' fit verbosity. Fine-tuning (``init_from``): the first ``freeze_epochs`` epochs
     train only the new head(s), the rest the whole network at ``fine_tune_learning_rate``
-    (default ``learning_rate / 10``).
+    (default ``learning_rate / 10``). ``optimizer``: ``adam`` or ``sgd`` (with
+    ``momentum``; the DAE-DNN authors' SGD: ``learning_rate: 0.005``, momentum 0.9).
+    ``samples`` (paper A): ``chunks`` fits one sample per 4 s chunk; ``frame_windows``
+    makes every window of frames of a family scored over windows (``dae_dnn``,
+    ``cgrnn_imd``: :data:`kerastag.names.FRAME_WINDOW_FAMILIES`) a sample carrying its
+    chunk's tags, shuffled across chunks, ``batch_size`` windows a batch, the windows
+    ``frame_window_hop`` frames apart (default: the family's authors', DAE-DNN 7, CGRNN
+    10). Default (null): ``frame_windows`` for those families, ``chunks`` otherwise.
     """
 
     batch_size: int = 44
@@ -270,8 +135,19 @@ class TrainingConfig:
     verbose: int = 1
     freeze_epochs: int = 0
     fine_tune_learning_rate: Optional[float] = None
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    samples: Optional[str] = None
+    frame_window_hop: Optional[int] = None
 
     def __post_init__(self):
+        _check_choice("training.optimizer", self.optimizer, names.OPTIMIZERS)
+        check_number("training.momentum", self.momentum, minimum=0, below=1, error=ConfigError)
+        if self.samples is not None:
+            _check_choice("training.samples", self.samples, names.SAMPLES)
+        if self.frame_window_hop is not None:
+            check_int("training.frame_window_hop", self.frame_window_hop, minimum=1,
+                      error=ConfigError)
         check_int("training.freeze_epochs", self.freeze_epochs, minimum=0, error=ConfigError)
         if self.fine_tune_learning_rate is not None:
             check_number("training.fine_tune_learning_rate", self.fine_tune_learning_rate,
@@ -357,7 +233,10 @@ class RowConfig:
     marks a row the paper's Table 1 does not have (the challenge baseline); ``training``
     overrides keys of the ``training:`` section for this row only (a baseline's own
     epochs and batch size, e.g. ``{epochs: 31, batch_size: 100}``); ``init_from`` a
-    ``.keras`` model to fine-tune (over ``model.init_from``).
+    ``.keras`` model to fine-tune (over ``model.init_from``). ``targets`` (paper A):
+    ``tags`` (the dataset's), or ``tags_and_silence``: one more output, ``S``, set for a
+    CHiME-Home chunk whose majority vote holds ``S`` (as the baselines' authors trained);
+    the tables report the tags either way.
     """
 
     mixing: str = "none"
@@ -371,9 +250,11 @@ class RowConfig:
     id: Optional[str] = None
     args: dict = dataclasses.field(default_factory=dict, hash=False)
     init_from: Optional[str] = None
+    targets: str = "tags"
 
     def __post_init__(self):
         _check_choice("rows[].mixing", self.mixing, names.MIXING_MODES)
+        _check_choice("rows[].targets", self.targets, names.TARGETS)
         check_number("rows[].alpha", self.alpha, minimum=0, error=ConfigError)
         if self.network is not None:
             _check_choice("rows[].network", self.network, names.MODEL_FAMILIES)
@@ -455,11 +336,32 @@ class ExperimentConfig:
                     raise ConfigError(names.unknown_name(f"rows[{index}].features", row.features,
                                                          names.EXCERPT_FEATURE_TYPES))
         for index, row in enumerate(self.rows):
-            self.training_of(row, where=f"rows[{index}].training")
+            self._check_samples(row, f"rows[{index}]")
+            if row.targets != "tags" and self.task != "tagging":
+                raise ConfigError(f"rows[{index}].targets: {row.targets!r} is for the tagging "
+                                  f"task (CHiME-Home's silence label); remove it")
         row_names = [row.name for row in self.rows]
         dupes = sorted({n for n in row_names if row_names.count(n) > 1})
         if dupes:
             raise ConfigError(f"rows: duplicate row {dupes[0]!r}")
+
+    def _check_samples(self, row: RowConfig, where: str) -> None:
+        """The row's training keys are valid, and ``samples: frame_windows`` only on a
+        family scored over windows of frames."""
+        family = row.network or self.model.type
+        if (self.training_of(row, where=f"{where}.training").samples == "frame_windows"
+                and family not in names.FRAME_WINDOW_FAMILIES):
+            raise ConfigError(f"{where}.training.samples: 'frame_windows' needs a family "
+                              f"scored over windows of frames "
+                              f"({', '.join(names.FRAME_WINDOW_FAMILIES)}); {family} reads "
+                              f"the whole chunk, so use 'chunks'")
+
+    def samples_of(self, row: RowConfig) -> str:
+        """The row's ``training.samples``; by default ``frame_windows`` for the families
+        of :data:`kerastag.names.FRAME_WINDOW_FAMILIES`, else ``chunks``."""
+        family = row.network or self.model.type
+        default = "frame_windows" if family in names.FRAME_WINDOW_FAMILIES else "chunks"
+        return self.training_of(row).samples or default
 
     def training_of(self, row: RowConfig, where: str = "rows[].training") -> TrainingConfig:
         """The ``training:`` section with ``row.training``'s overrides (checked)."""
@@ -496,16 +398,6 @@ class ExperimentConfig:
             return resolve_path(self.features.cache_dir, self.base_dir)
         env = os.environ.get("KERASTAG_CACHE")
         return Path(env).expanduser() if env else Path.home() / ".cache" / "kerastag"
-
-
-def _check_choice(key: str, value: str, choices) -> None:
-    if value not in choices:
-        raise ConfigError(names.unknown_name(key, value, choices))
-
-
-def _check_workers(workers) -> None:
-    if workers is not None:
-        check_int("features.workers", workers, minimum=1, error=ConfigError)
 
 
 def _type_name(value) -> str:

@@ -25,6 +25,8 @@ Every layer is built in and registered, so the models reload with ``safe_mode=Tr
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 from keras import ops
 
@@ -169,8 +171,8 @@ class MergeWindows(keras.layers.Layer):
 def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidden: int = 500,
                   bottleneck: int = 24, context: int = 91, noise_frames: int = 6,
                   hidden: tuple[int, ...] = (1000, 500), input_dropout: float = 0.1,
-                  dropout: float = 0.2, input_mean=None, input_variance=None,
-                  name: str = "dae_dnn") -> keras.Model:
+                  dropout: float = 0.2, window_hop: int = 1, bottleneck_norm: bool = True,
+                  input_mean=None, input_variance=None, name: str = "dae_dnn") -> keras.Model:
     """The DAE-DNN tagger.
 
     Args:
@@ -180,10 +182,16 @@ def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidd
         dae_hidden: units of the DAE's hidden layers (ReLU).
         bottleneck: units of the DAE's bottleneck (ReLU); with 24 the DNN takes
             ``24 * 91 + 24 = 2208`` inputs, the published size.
-        context: bottleneck frames per DNN window (valid windows, hop 1).
+        context: bottleneck frames per DNN window (valid windows).
         noise_frames: frames averaged into the noise estimate appended to each window.
         hidden: DNN hidden units (ReLU).
         input_dropout, dropout: dropout on the DNN input and after each hidden layer.
+        window_hop: frames between the windows the chunk score averages (the authors
+            scored every frame's window: 1).
+        bottleneck_norm: standardise each bottleneck unit before the DNN (a
+            ``Normalization`` named ``bottleneck_norm``; identity until its statistics
+            are set from the training chunks after pretraining, as the authors
+            re-standardised the DAE's features).
         input_mean, input_variance: per-coefficient training statistics ``(n_mfcc,)``
             (a ``Normalization`` layer named ``input_norm``), or None.
 
@@ -193,7 +201,8 @@ def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidd
         at least ``dae_context + context - 1`` frames (97: 1 s at a 10 ms hop).
     """
     _check_sizes(dae_context=dae_context, dae_hidden=dae_hidden, bottleneck=bottleneck,
-                 context=context, **{f"hidden[{i}]": v for i, v in enumerate(hidden)})
+                 context=context, window_hop=window_hop,
+                 **{f"hidden[{i}]": v for i, v in enumerate(hidden)})
     check_int("noise_frames", noise_frames, minimum=0, error=ModelError)
     n_frames, n_mfcc = _frames_and_bins(input_shape, dae_context + context - 1)
     _check_rates(input_dropout=input_dropout, dropout=dropout)
@@ -202,7 +211,9 @@ def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidd
     x = FrameContext(dae_context, name="dae_context")(x)
     x = keras.layers.Dense(dae_hidden, activation="relu", name=DAE_ENCODER_LAYERS[0])(x)
     x = keras.layers.Dense(bottleneck, activation="relu", name=DAE_ENCODER_LAYERS[1])(x)
-    x = FrameContext(context, noise_frames=noise_frames, name="dnn_context")(x)
+    if bottleneck_norm:
+        x = keras.layers.Normalization(axis=-1, name="bottleneck_norm")(x)
+    x = FrameContext(context, window_hop, noise_frames, name="dnn_context")(x)
     x = keras.layers.Dropout(input_dropout, name="input_dropout")(x)
     for index, units in enumerate(hidden, start=1):
         x = keras.layers.Dense(units, activation="relu", name=f"dnn_dense{index}")(x)
@@ -213,13 +224,17 @@ def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidd
 
 
 def dae_autoencoder(model: keras.Model, *, corruption: float = 0.1,
-                    dae_hidden: int | None = None) -> keras.Model:
+                    dae_hidden: int | None = None, frames: int | None = None) -> keras.Model:
     """The denoising auto-encoder around a DAE-DNN's encoder layers, for pretraining.
 
     Dropout ``corruption`` on the ``dae_context`` window -> the DNN's own encoder layers
     (shared, so training this trains them) -> Dense ``dae_hidden`` ReLU -> linear
     reconstruction of the window's centre frame. Asymmetric, as the authors' DAE: it
     reconstructs one frame from ``dae_context``.
+
+    Args:
+        frames: the input's frames (None: the DAE-DNN's); ``dae_context`` makes each
+            sample one window, as the authors trained the DAE.
 
     Returns:
         A model ``(batch, frames, n_mfcc)`` -> ``(batch, windows, n_mfcc)``: the
@@ -228,7 +243,8 @@ def dae_autoencoder(model: keras.Model, *, corruption: float = 0.1,
     """
     context_layer = model.get_layer("dae_context")
     hidden_layer, bottleneck_layer = (model.get_layer(name) for name in DAE_ENCODER_LAYERS)
-    inputs = keras.Input(shape=model.input.shape[1:], name="mfcc")
+    n_frames = model.input.shape[1] if frames is None else frames
+    inputs = keras.Input(shape=(n_frames, model.input.shape[-1]), name="mfcc")
     clean = model.get_layer("input_norm")(inputs) if _has_layer(model, "input_norm") else inputs
     half = context_layer.context // 2
     centre = keras.layers.Cropping1D((half, context_layer.context - 1 - half), name="centre")(clean)
@@ -312,6 +328,88 @@ def build_attloc_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: 
     probs = keras.layers.Dense(n_classes, activation="sigmoid", name="frame_probs")(x)
     clip = AttLocPooling(name="clip")([probs, localization, attention])
     return keras.Model(inputs, clip, name=name)
+
+
+# ------------------------------------------------------------ window-level training
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameWindowTrainer:
+    """What training a chunk model one window of frames at a time needs.
+
+    Attributes:
+        model: ``(batch, head + length, bins)`` -> ``(batch, n_classes)``: one window's
+            sigmoid outputs, built from the chunk model's own layers (training it trains
+            the chunk model, whose score is the mean of these over its windows).
+        length: frames of the chunk one window reads.
+        head: the chunk's first frames every sample carries before its window (the
+            DAE-DNN's noise estimate; 0 for none).
+        default_hop: frames between training windows in the authors' code.
+    """
+
+    model: keras.Model
+    length: int
+    head: int
+    default_hop: int
+
+
+def dae_dnn_window_trainer(model: keras.Model) -> FrameWindowTrainer:
+    """The DAE-DNN scoring one DNN window: ``dae_context + context - 1`` MFCC frames,
+    after the chunk's first ``noise_frames + dae_context - 1`` (whose bottleneck mean is
+    the noise estimate). The authors' DNN trained on windows 7 frames apart
+    (``main_DNN_keras_*.py``: ``hop = 7``)."""
+    encoder = _layers(model, "dae_context", *DAE_ENCODER_LAYERS, "bottleneck_norm")
+    dae_context, dnn_context = encoder[0].context, model.get_layer("dnn_context")
+    length = dae_context + dnn_context.context - 1
+    head = dnn_context.noise_frames + dae_context - 1 if dnn_context.noise_frames else 0
+    inputs = keras.Input(shape=(head + length, model.input.shape[-1]), name="mfcc_window")
+    frames = _apply(_layers(model, "input_norm"), inputs)
+    window = _apply(encoder, keras.layers.Cropping1D((head, 0), name="window")(frames))
+    x = keras.layers.Reshape((1, dnn_context.context * window.shape[-1]), name="stacked")(window)
+    if head:  # FrameContext's noise estimate: the mean of the chunk's first bottleneck frames
+        noise = _apply(encoder, keras.layers.Cropping1D((0, length), name="head")(frames))
+        noise = keras.layers.GlobalAveragePooling1D(keepdims=True, name="noise")(noise)
+        x = keras.layers.Concatenate(name="with_noise")([x, noise])
+    hidden = [name for layer in model.layers if layer.name.startswith("dnn_dense")
+              for name in (layer.name, layer.name.replace("dense", "dropout"))]
+    x = _apply(_layers(model, "input_dropout", *hidden, "window_probs"), x)
+    outputs = keras.layers.Reshape((x.shape[-1],), name="window_scores")(x)
+    return FrameWindowTrainer(keras.Model(inputs, outputs, name="dae_dnn_window"), length,
+                              head, default_hop=7)
+
+
+def cgrnn_window_trainer(model: keras.Model) -> FrameWindowTrainer:
+    """The CGRNN scoring one window of ``window`` frames (the authors trained on windows
+    10 frames apart: ``main_cnnlstm_*.py``, ``agg_num = 33``, ``hop = 10``).
+
+    Raises:
+        ModelError: the model reads whole chunks (``window: null``).
+    """
+    if not _has_layer(model, "windows"):
+        raise ModelError("cgrnn_imd with window: null reads the whole chunk, so it has no "
+                         "windows of frames to train on; use training.samples: chunks")
+    length = model.get_layer("windows").window
+    inputs = keras.Input(shape=(length, model.input.shape[-1]), name="logmel_imd_window")
+    frames = _apply(_layers(model, "input_norm"), inputs)
+    streams = [_apply(_layers(model, prefix, *(f"{prefix}_{part}" for part in
+                                               ("channel", "conv", "pool", "frames"))), frames)
+               for prefix in ("mel", "imd")]
+    x = model.get_layer("streams")(streams)
+    recurrent = [layer.name for layer in model.layers if layer.name.startswith("bigru")]
+    outputs = _apply(_layers(model, *recurrent, "dense", "dense_dropout", "window_probs"), x)
+    return FrameWindowTrainer(keras.Model(inputs, outputs, name="cgrnn_window"), length, 0,
+                              default_hop=10)
+
+
+def _layers(model: keras.Model, *names: str) -> list:
+    """The model's layers of these names, in this order; a name it lacks is skipped."""
+    return [model.get_layer(name) for name in names if _has_layer(model, name)]
+
+
+def _apply(layers, x):
+    for layer in layers:
+        x = layer(x)
+    return x
 
 
 # --------------------------------------------------------------------------- helpers

@@ -23,8 +23,10 @@ from kerastag.errors import ConfigError, ModelError
 STANDARDISED_FAMILIES = ("dae_dnn", "cgrnn_imd", "attloc_imd")
 
 #: The DAE's pretraining settings (row or ``model.args.dae_dnn`` keys) and defaults: the
-#: authors' DAE trained 100 epochs on input dropout 0.1 corruption.
-DAE_PRETRAINING = {"dae_epochs": 100, "dae_corruption": 0.1, "fine_tune_dae": False}
+#: authors' DAE trained 100 epochs on input dropout 0.1 corruption (SGD at 0.01:
+#: ``dae_learning_rate``; None trains it at ``training.learning_rate``).
+DAE_PRETRAINING = {"dae_epochs": 100, "dae_corruption": 0.1, "fine_tune_dae": False,
+                   "dae_learning_rate": None}
 
 #: The GMM baseline's settings and defaults (the challenge code's).
 GMM_SETTINGS = {"n_components": 8, "covariance": "diag", "max_iter": 100, "tol": 1e-3,
@@ -49,26 +51,44 @@ def split_settings(args: dict, settings: dict[str, object]) -> tuple[dict, dict]
 
 
 def pretrain_dae(config: ExperimentConfig, row: RowConfig, model, x_train: np.ndarray, *,
-                 seed: int) -> pd.DataFrame:
-    """Train the DAE around ``model``'s encoder on ``x_train`` (no labels), then freeze
-    the encoder unless ``fine_tune_dae`` and compile ``model`` again.
+                 seed: int, frame_windows: bool = False) -> pd.DataFrame:
+    """Train the DAE around ``model``'s encoder on ``x_train`` (no labels), set the
+    ``bottleneck_norm`` statistics from the training chunks' bottleneck frames, then
+    freeze the encoder unless ``fine_tune_dae`` and compile ``model`` again.
+
+    The DAE trains with ``training.optimizer`` at ``dae_learning_rate``, in batches of
+    ``training.batch_size`` chunks, or with ``frame_windows`` of that many
+    ``dae_context``-frame windows (every frame's, as the authors' ``main_DAE_keras.py``).
 
     Returns:
         The pretraining history (``epoch``, ``loss``: mean squared reconstruction error).
     """
     import keras
 
-    from kerastag.fitting import compile_model, steps_per_epoch
+    from kerastag.fitting import compile_model, make_optimizer, steps_per_epoch
     from kerastag.models.dcase2016 import DAE_ENCODER_LAYERS, dae_autoencoder
+    from kerastag.pipeline import frame_window_dataset
 
     _, settings = split_settings(family_args(config, "dae_dnn", row), DAE_PRETRAINING)
     t = config.training
-    autoencoder = dae_autoencoder(model, corruption=float(settings["dae_corruption"]))
-    autoencoder.compile(optimizer=keras.optimizers.Adam(t.learning_rate), loss="mse")
-    target = np.zeros(autoencoder.compute_output_shape((None, *x_train.shape[1:]))[1:], np.float32)
-    targets = np.broadcast_to(target, (len(x_train), *target.shape))
-    fitted = autoencoder.fit(x_train, targets, batch_size=t.batch_size,
-                             epochs=int(settings["dae_epochs"]), verbose=0, shuffle=True)
+    context = model.get_layer("dae_context").context
+    autoencoder = dae_autoencoder(model, corruption=float(settings["dae_corruption"]),
+                                  frames=context if frame_windows else None)
+    rate = settings["dae_learning_rate"] or t.learning_rate
+    autoencoder.compile(optimizer=make_optimizer(t, rate), loss="mse")
+    epochs = int(settings["dae_epochs"])
+    if frame_windows:  # one reconstructed centre frame a window: target (1, n_mfcc) zeros
+        zeros = np.zeros((len(x_train), 1, x_train.shape[-1]), np.float32)
+        windows = frame_window_dataset(x_train, zeros, length=context, head=0, hop=1,
+                                       batch_size=t.batch_size, seed=seed)
+        fitted = autoencoder.fit(windows, epochs=epochs, verbose=0, shuffle=False)
+    else:
+        target = np.zeros(autoencoder.compute_output_shape((None, *x_train.shape[1:]))[1:],
+                          np.float32)
+        targets = np.broadcast_to(target, (len(x_train), *target.shape))
+        fitted = autoencoder.fit(x_train, targets, batch_size=t.batch_size, epochs=epochs,
+                                 verbose=0, shuffle=True)
+    set_bottleneck_statistics(model, x_train, batch_size=t.batch_size)
     for name in DAE_ENCODER_LAYERS:
         model.get_layer(name).trainable = bool(settings["fine_tune_dae"])
     compile_model(model, config, loss=keras.losses.BinaryCrossentropy(),
@@ -77,6 +97,24 @@ def pretrain_dae(config: ExperimentConfig, row: RowConfig, model, x_train: np.nd
     history = pd.DataFrame(fitted.history)
     history.insert(0, "epoch", np.arange(1, len(history) + 1))
     return history
+
+
+def set_bottleneck_statistics(model, x_train: np.ndarray, *, batch_size: int) -> None:
+    """Set a DAE-DNN's ``bottleneck_norm`` to the per-unit mean and variance of the
+    bottleneck frames of ``x_train`` ``(chunks, frames, n_mfcc)`` (no-op without one):
+    the authors standardised the DAE features before the DNN."""
+    import keras
+
+    from kerastag.fitting import predict_scores
+
+    if not any(layer.name == "bottleneck_norm" for layer in model.layers):
+        return
+    encoder = keras.Model(model.input, model.get_layer("dae_bottleneck").output)
+    frames = predict_scores(encoder, x_train, batch_size).astype(np.float64)
+    frames = frames.reshape(-1, frames.shape[-1])
+    model.get_layer("bottleneck_norm").set_weights(
+        [frames.mean(axis=0).astype(np.float32), frames.var(axis=0).astype(np.float32),
+         np.asarray(len(frames), dtype=np.int64)])
 
 
 def fit_gmm(config: ExperimentConfig, row: RowConfig, split, *, seed: int):

@@ -3,7 +3,8 @@
 The model family is the row's ``network`` or the config's ``model.type``: paper A's CRNN
 with attention and localization heads (``crnn_attloc``, configured by the ``model:``
 section), a Table 1 baseline (:mod:`kerastag.tasks.tagging.baselines`: the DAE-DNN's
-pretraining, the challenge's GMM), or any family registered in
+pretraining, the challenge's GMM; :mod:`kerastag.tasks.tagging.frame_windows`: the
+DAE-DNN and CGRNN trained one window of frames at a time, as their authors did), or any family registered in
 :data:`kerastag.names.MODEL_FAMILIES`, whose builder takes ``(input_shape, n_classes,
 **model.args[family], **row.args)`` and returns a model with sigmoid outputs
 ``(batch, n_classes)``. A row's ``training`` overrides apply throughout."""
@@ -11,6 +12,7 @@ pretraining, the challenge's GMM), or any family registered in
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 
@@ -106,6 +108,7 @@ def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed
     from kerastag.pipeline import evaluation_dataset, training_dataset
     from kerastag.tasks.tagging import baselines
 
+    frame_windows = config.samples_of(row) == "frame_windows"
     config = dataclasses.replace(config, training=config.training_of(row))
     family = family or row.network or config.model.type
     if family == "dcase2016_gmm":
@@ -115,7 +118,14 @@ def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed
     model = build_tagger(config, row, split.x_train, split.y_train.shape[1])
     source = config.init_from_of(row)
     if family == "dae_dnn" and source is None:  # a fine-tuned DAE-DNN starts from its source
-        baselines.pretrain_dae(config, row, model, split.x_train, seed=seed)
+        baselines.pretrain_dae(config, row, model, split.x_train, seed=seed,
+                               frame_windows=frame_windows)
+    if frame_windows:
+        from kerastag.tasks.tagging.frame_windows import fit_frame_windows
+
+        tune = None if source is None else functools.partial(fine_tune, config, row, family,
+                                                             model, source)
+        return fit_frame_windows(config, row, family, model, split, seed=seed, fine_tune=tune)
     train = training_dataset(split.x_train, split.y_train, batch_size=t.batch_size,
                              mixing=MixingSpec(row.mixing, row.alpha), seed=seed)
     val = evaluation_dataset(split.x_val, split.y_val, batch_size=t.batch_size)
@@ -125,9 +135,18 @@ def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed
 
 
 def fine_tune(config: ExperimentConfig, row: RowConfig, family: str, model, source, train, val,
-              n_train: int):
+              n_train: int, *, fitted=None, recompile=None, extra_callbacks=()):
     """Fit ``model`` from the trained layers of the ``source`` file (see
-    :mod:`kerastag.models.transfer`), head first for ``training.freeze_epochs`` epochs."""
+    :mod:`kerastag.models.transfer`), head first for ``training.freeze_epochs`` epochs.
+
+    Args:
+        n_train: training samples per epoch (the learning-rate schedule's steps).
+        fitted: the model fitted on ``train`` when it is not ``model`` itself (a window
+            model sharing ``model``'s layers); ``recompile(fitted, config)`` compiles it.
+
+    Returns:
+        ``(model, history)``.
+    """
     import keras
 
     from kerastag.fitting import fit_fine_tuning
@@ -137,11 +156,14 @@ def fine_tune(config: ExperimentConfig, row: RowConfig, family: str, model, sour
     moved = transfer_weights(model, load_source(source, where), family=family, where=where,
                              source_path=source)
 
-    def recompile(model, phase_config):
+    def compile_chunk_model(model, phase_config):
         compile_model(model, phase_config, loss=keras.losses.BinaryCrossentropy(),
                       metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
                       steps_per_epoch=steps_per_epoch(n_train, phase_config.training.batch_size))
 
-    return fit_fine_tuning(model, config, train, val, body=moved.transferred, recompile=recompile)
+    _, history = fit_fine_tuning(fitted or model, config, train, val, body=moved.transferred,
+                                 recompile=recompile or compile_chunk_model,
+                                 extra_callbacks=extra_callbacks)
+    return model, history
 
 
