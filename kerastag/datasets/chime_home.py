@@ -31,6 +31,7 @@ ANNOTATION_KEYS = (
     "annotation_a3", "session_a1", "session_a2", "session_a3", "majorityvote", "chunkname",
 )
 IGNORED_LETTERS = frozenset("SU")  # silence/background and unidentifiable
+SILENCE = "S"  # a chunk's majorityvote holds it when annotated silence / background
 N_FOLDS = 5
 CHUNK_SECONDS = 4
 #: What every chunk's two files are (``kerastag.audio`` checks them where they are read).
@@ -79,7 +80,9 @@ def read_chime_home(path: str | Path, *, problems: Problems | None = None,
     Returns:
         A :class:`Dataset` with classes ``c m f v p b o``; development clips carry their
         official fold 0..4, evaluation clips ``fold=None``. ``Clip.path`` is the 16 kHz
-        file, ``Clip.extra["path_48k"]`` the 48 kHz stereo one.
+        file, ``Clip.extra["path_48k"]`` the 48 kHz stereo one, ``Clip.extra["silence"]``
+        whether the majority vote holds ``S`` (as the Table 1 baselines' authors read it:
+        every letter of the vote, ``S`` included, was a target).
     """
     problems = problems if problems is not None else Problems(strict=True)
     root = find_root(path)
@@ -143,8 +146,9 @@ def _make_clip(root: Path, name: str, fold: int | None, subset: str, problems: P
     for wav in (path_16k, path_48k):
         if not is_file(wav):
             problems.add(wav, "audio file not found")
+    silence = SILENCE in annotation.get("majorityvote", "")
     return Clip(clip_id=name, path=path_16k, tags=tags, fold=fold, subset=subset,
-                extra={"path_48k": path_48k, "annotation": annotation,
+                extra={"path_48k": path_48k, "annotation": annotation, "silence": silence,
                        "group": recording_session(name)})
 
 

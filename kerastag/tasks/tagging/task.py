@@ -14,6 +14,12 @@ carrying its clip's tags; a clip's score (out-of-fold predictions, ``evaluate``,
 ``calibrate``) is the **maximum over its windows**, exactly as ``predict`` scores the
 file. Folds and the early-stopping holdout split clips, never windows. A 4 s chunk is
 one window, its feature the whole file's: CHiME-Home runs as before, sample for sample.
+(The DAE-DNN and CGRNN go further by default and train on windows of frames inside a
+window: :mod:`kerastag.tasks.tagging.frame_windows`.)
+
+A row's targets are the dataset's tags, or with ``targets: tags_and_silence`` the tags
+and CHiME-Home's ``S`` (silence / background) as one more output, last; its saved
+predictions hold every output and the truth of each, its table row the tags only.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from kerastag.formats.eer_table import EerRow, format_eer_table, write_eer_table
 from kerastag.loading import (ClipWindows, compute_features, multi_hot, prepare_dataset,
                               stack_windows, stream_paths)
 from kerastag.metrics import eer_per_tag, summarize_eer
-from kerastag.names import FAMILY_INPUTS
+from kerastag.names import FAMILY_INPUTS, SILENCE_TARGET
 from kerastag.plots import plot_histories
 from kerastag.reference_results import compares_with_paper_a
 from kerastag.runner.task import Unit, UnitResult, folds_to_run
@@ -53,6 +59,14 @@ class TaggingData:
     folds: np.ndarray      # (clips,) fold, -1 for evaluation clips
     classes: tuple[str, ...]
     groups: np.ndarray     # (clips,) recording session (held out whole for early stopping)
+    silence: np.ndarray | None = None  # (clips,) 1.0 where annotated silence; None: no annotation
+
+    def targets(self, row) -> np.ndarray:
+        """``(clips, outputs)``: the tags, and the silence column last for a row with
+        ``targets: tags_and_silence``."""
+        if row.targets == "tags":
+            return self.y
+        return np.concatenate([self.y, self.silence[:, None]], axis=1)
 
 
 class TaggingTask:
@@ -102,6 +116,7 @@ class TaggingTask:
         if not clips:
             raise KerastagError(f"{dataset.root}: no clips with a fold for training")
         self._check_row_inputs(clips)
+        silence = self._silence(clips, dataset)
         inputs = {}
         for section in self._distinct_features():
             if section.spec() not in inputs:
@@ -112,7 +127,25 @@ class TaggingTask:
         folds = np.array([-1 if clip.fold is None else clip.fold for clip in clips])
         return TaggingData([clip.clip_id for clip in clips], inputs,
                            multi_hot(clips, dataset.classes), folds, dataset.classes,
-                           np.array([clip.group for clip in clips]))
+                           np.array([clip.group for clip in clips]), silence)
+
+    def _silence(self, clips, dataset) -> np.ndarray | None:
+        """``(clips,)`` 1.0 for the chunks annotated silence (CHiME-Home's ``S``), None
+        when the dataset has no such annotation.
+
+        Raises:
+            DatasetError: a row asks for ``targets: tags_and_silence`` on such a dataset.
+        """
+        if all("silence" in clip.extra for clip in clips):
+            return np.array([float(clip.extra["silence"]) for clip in clips], np.float32)
+        for row in self.config.rows:
+            if row.targets == "tags_and_silence":
+                raise DatasetError(
+                    f"row {row.name!r}: targets: tags_and_silence needs each clip's silence "
+                    f"annotation (CHiME-Home's {SILENCE_TARGET!r} in a chunk's majorityvote), "
+                    f"which dataset.layout {self.config.dataset.layout!r} at {dataset.root} "
+                    f"does not have; use targets: tags")
+        return None
 
     def _check_row_inputs(self, clips) -> None:
         """Every row's input file exists for every clip (the IMD baselines read
@@ -187,6 +220,12 @@ class TaggingTask:
     def rescore(self, data: TaggingData, unit: Unit, model) -> dict[str, np.ndarray]:
         return self._predictions(data, unit, self._test_indices(data, unit), model)
 
+    @staticmethod
+    def outputs(data: TaggingData, row) -> list[str]:
+        """The names of the row's model outputs: the dataset's classes, then ``S`` for a
+        ``tags_and_silence`` row."""
+        return list(data.classes) + ([SILENCE_TARGET] if row.targets == "tags_and_silence" else [])
+
     def metadata(self, data: TaggingData, unit: Unit) -> dict:
         """What ``predict`` needs beside the weights: classes, features, provenance."""
         from kerastag.models.transfer import init_from_metadata
@@ -194,7 +233,7 @@ class TaggingTask:
         return init_from_metadata(self.config.init_from_of(unit.row)) | {
             "task": "tagging",
             "family": self.family(unit.row),
-            "classes": list(data.classes),
+            "classes": self.outputs(data, unit.row),
             "features": config_to_dict(self.row_features(unit.row)) | {"cache_dir": None},
             "chunk_seconds": WINDOW_SECONDS,
             "experiment": self.config.name,
@@ -237,11 +276,13 @@ class TaggingTask:
         return None
 
     def table_rows(self, predictions: dict) -> list[EerRow]:
-        """One EerRow per config row from each unit's (y_true, scores)."""
+        """One EerRow per config row from each unit's (y_true, scores), over the
+        dataset's classes (a ``tags_and_silence`` row's last column, ``S``, is left out)."""
         rows = []
+        tags = len(self._table_columns()[0])  # a tags_and_silence row's S is not in the table
         for row in self.config.rows:
-            per_fold = [eer_per_tag(p["y_true"], p["scores"]) for unit, p in predictions.items()
-                        if unit.row == row]
+            per_fold = [eer_per_tag(p["y_true"][:, :tags], p["scores"][:, :tags])
+                        for unit, p in predictions.items() if unit.row == row]
             summary = summarize_eer(np.stack(per_fold))
             rows.append(EerRow(name=row.name, model=row.display_model,
                                mixing=row.variant or row.mixing,
@@ -261,7 +302,8 @@ class TaggingTask:
             scores = model.predict(x) if len(x) else np.zeros((0, data.y.shape[1]), np.float32)
         else:
             scores = predict_scores(model, x, self.config.training_of(unit.row).batch_size)
-        return {"clip_ids": np.array([data.clip_ids[i] for i in test]), "y_true": data.y[test],
+        return {"clip_ids": np.array([data.clip_ids[i] for i in test]),
+                "y_true": data.targets(unit.row)[test],
                 "scores": windows.clip_maximum(scores, test_windows)}
 
     @staticmethod
@@ -284,5 +326,5 @@ class TaggingTask:
             train, val = train[keep], train[held]
         windows = self.windows_of(data, unit.row)
         train, val = windows.of(train), windows.of(val)  # a clip's windows stay together
-        y = data.y[windows.clip]
+        y = data.targets(unit.row)[windows.clip]
         return Split(windows.x[train], y[train], windows.x[val], y[val], train, val), test

@@ -245,6 +245,25 @@ def test_an_imd_row_on_a_mono_dataset_is_refused_at_load(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_tags_and_silence_row_on_a_dataset_without_silence_is_refused_at_load(tmp_path):
+    from kerastag.config import load_config
+    from kerastag.errors import DatasetError
+    from kerastag.tasks.tagging.task import TaggingTask
+
+    dataset = tmp_path / "sounds"
+    write_own_dataset(dataset, clips=6)
+    config = own_config(tmp_path, dataset, [
+        "{mixing: mixup, alpha: 1.0}",
+        "{id: gmm, network: dcase2016_gmm, targets: tags_and_silence}"])
+    with pytest.raises(DatasetError) as info:
+        TaggingTask(load_config(config)).load()
+    assert str(info.value) == (
+        f"row 'gmm': targets: tags_and_silence needs each clip's silence annotation "
+        f"(CHiME-Home's 'S' in a chunk's majorityvote), which dataset.layout 'csv' at "
+        f"{dataset} does not have; use targets: tags")
+    assert not (tmp_path / "cache").exists()  # refused before any feature was extracted
+
+
 def test_a_class_too_rare_for_the_folds_is_named_by_data_check_and_run(tmp_path):
     from kerastag.config import load_config
     from kerastag.runner.task import Unit
