@@ -112,9 +112,10 @@ def set_bottleneck_statistics(model, x_train: np.ndarray, *, batch_size: int) ->
     encoder = keras.Model(model.input, model.get_layer("dae_bottleneck").output)
     frames = predict_scores(encoder, x_train, batch_size).astype(np.float64)
     frames = frames.reshape(-1, frames.shape[-1])
-    model.get_layer("bottleneck_norm").set_weights(
-        [frames.mean(axis=0).astype(np.float32), frames.var(axis=0).astype(np.float32),
-         np.asarray(len(frames), dtype=np.int64)])
+    layer = model.get_layer("bottleneck_norm")
+    layer.set_weights([frames.mean(axis=0).astype(np.float32),
+                       frames.var(axis=0).astype(np.float32), np.asarray(len(frames), np.int64)])
+    layer.finalize_state()  # the layer computes with tensors made from its weights here
 
 
 def fit_gmm(config: ExperimentConfig, row: RowConfig, split, *, seed: int):

@@ -118,8 +118,12 @@ def test_an_epoch_is_windows_over_batch_updates_and_trains_the_saved_chunk_model
     windows = 12 * len(range(0, 60 - trainer.length + 1, 6))
     assert history["windows"].tolist() == [windows] * 2
     assert history["updates"].tolist() == [math.ceil(windows / 7), 2 * math.ceil(windows / 7)]
-    bottleneck = model.get_layer("bottleneck_norm").get_weights()
-    assert np.all(bottleneck[1] > 0) and np.any(bottleneck[0] != 0)  # set from the chunks
+    import keras
+
+    bottleneck = keras.Model(model.input, model.get_layer("bottleneck_norm").output)
+    standardised = bottleneck.predict(x[:12], verbose=0).reshape(-1, 4)  # by the DAE's
+    np.testing.assert_allclose(standardised.mean(axis=0), 0, atol=1e-4)   # training frames
+    np.testing.assert_allclose(standardised.std(axis=0), 1, atol=1e-3)
     # the chunk score is the mean of the trained window model's scores, every frame's window
     window_scores = trainer.model.predict(
         np.stack([np.concatenate([x[12, :trainer.head], x[12, s:s + trainer.length]])
