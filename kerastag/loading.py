@@ -41,7 +41,10 @@ def prepare_dataset(config: ExperimentConfig) -> Dataset:
         how = f"; get it with '{hint}' and set dataset.path" if hint else ""
         raise DatasetError(f"dataset folder not found: looked for {path} "
                            f"(dataset.path {config.dataset.path!r} in {config.source}){how}")
-    return read_dataset(path, layout)
+    options = {}
+    if config.dataset.development_list != "refined":
+        options["development_list"] = config.dataset.development_list
+    return read_dataset(path, layout, **options)
 
 
 def make_demo(layout: str, path: Path, *, clips: int | None, seed: int,

@@ -46,9 +46,10 @@ def detect_layout(path: str | Path) -> str:
 
 
 def read_dataset(path: str | Path, layout: str | None = None, *,
-                 problems: Problems | None = None) -> Dataset:
-    """Read a dataset folder with the reader of ``layout`` (detected when None)."""
+                 problems: Problems | None = None, **options) -> Dataset:
+    """Read a dataset folder with the reader of ``layout`` (detected when None);
+    ``options`` are the reader's own (CHiME-Home's ``development_list``)."""
     layout = layout or detect_layout(path)
     if layout not in LAYOUTS:
         raise DatasetError(unknown_name("layout", layout, LAYOUTS))
-    return resolve(LAYOUTS[layout])(path, problems=problems)
+    return resolve(LAYOUTS[layout])(path, problems=problems, **options)

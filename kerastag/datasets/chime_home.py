@@ -9,6 +9,15 @@ Layout (see shared/DATASETS.md)::
       development_chunks_refined.csv                  id,chunkname          (no header)
       development_chunks_refined_crossval_dcase2016.csv  id,chunkname,fold  (no header)
       evaluation_chunks_refined.csv                   id,chunkname          (no header)
+      development_chunks_raw.csv                      id,chunkname          (no header)
+      development_chunks_raw_crossval_dcase2016.csv   id,chunkname,fold     (no header)
+
+The refined development set (1,946 chunks, the official 5 folds) is what paper A and
+the challenge scored; the raw one (4,378 chunks, folds in the same format) is what the
+Table 1 baselines' authors trained on (their configs read
+``development_chunks_raw_crossval_dcase2016.csv``). ``development_list="raw"`` reads
+the raw chunks and folds instead (the plain raw list is compared when present); the
+evaluation set is always the refined 816.
 """
 
 from __future__ import annotations
@@ -26,6 +35,10 @@ CHUNKS_DIR = "chunks"
 DEV_LIST = "development_chunks_refined.csv"
 CROSSVAL_LIST = "development_chunks_refined_crossval_dcase2016.csv"
 EVAL_LIST = "evaluation_chunks_refined.csv"
+RAW_DEV_LIST = "development_chunks_raw.csv"
+RAW_CROSSVAL_LIST = "development_chunks_raw_crossval_dcase2016.csv"
+#: ``development_list`` -> (its chunk list, its crossval list).
+DEVELOPMENT_LISTS = {"refined": (DEV_LIST, CROSSVAL_LIST), "raw": (RAW_DEV_LIST, RAW_CROSSVAL_LIST)}
 ANNOTATION_KEYS = (
     "segmentname", "chunknumber", "framestart", "annotation_a1", "annotation_a2",
     "annotation_a3", "session_a1", "session_a2", "session_a3", "majorityvote", "chunkname",
@@ -69,13 +82,15 @@ def looks_like(path: Path) -> bool:
 
 
 def read_chime_home(path: str | Path, *, problems: Problems | None = None,
-                    subsets: tuple[str, ...] = ("development", "evaluation")) -> Dataset:
+                    subsets: tuple[str, ...] = ("development", "evaluation"),
+                    development_list: str = "refined") -> Dataset:
     """Read the chunk lists, folds and majority-vote tags.
 
     Args:
         path: the ``chime_home`` folder or its parent.
         problems: where to report problems; ``None`` raises on the first one.
         subsets: which lists to read (``development`` and/or ``evaluation``).
+        development_list: ``refined`` (the official 1,946 chunks) or ``raw`` (4,378).
 
     Returns:
         A :class:`Dataset` with classes ``c m f v p b o``; development clips carry their
@@ -87,9 +102,14 @@ def read_chime_home(path: str | Path, *, problems: Problems | None = None,
     problems = problems if problems is not None else Problems(strict=True)
     root = find_root(path)
     clips: list[Clip] = []
+    if development_list not in DEVELOPMENT_LISTS:
+        raise DatasetError(f"development_list: expected one of {', '.join(DEVELOPMENT_LISTS)}, "
+                           f"got {development_list!r}")
     if "development" in subsets:
-        folds = _read_crossval(root / CROSSVAL_LIST, problems)
-        _compare_dev_list(root / DEV_LIST, folds, problems)
+        dev_list, crossval_list = DEVELOPMENT_LISTS[development_list]
+        folds = _read_crossval(root / crossval_list, problems)
+        if development_list == "refined" or is_file(root / dev_list):
+            _compare_dev_list(root / dev_list, folds, problems, crossval_list)
         clips += [_make_clip(root, name, fold, "development", problems) for name, fold in folds.items()]
     if "evaluation" in subsets:
         names = _read_list(root / EVAL_LIST, 2, problems) or []
@@ -218,7 +238,8 @@ def _read_crossval(path: Path, problems: Problems) -> dict[str, int]:
     return folds
 
 
-def _compare_dev_list(path: Path, folds: dict[str, int], problems: Problems) -> None:
+def _compare_dev_list(path: Path, folds: dict[str, int], problems: Problems,
+                      crossval_list: str = CROSSVAL_LIST) -> None:
     """Report chunks that are in only one of the development list and the crossval list."""
     listed = _read_list(path, 2, problems)
     if listed is None:
@@ -226,9 +247,9 @@ def _compare_dev_list(path: Path, folds: dict[str, int], problems: Problems) -> 
     missing = sorted(set(folds) - set(listed))
     extra = sorted(set(listed) - set(folds))
     if missing:
-        problems.add(path, f"{len(missing)} chunk(s) of {CROSSVAL_LIST} missing, e.g. {missing[0]!r}")
+        problems.add(path, f"{len(missing)} chunk(s) of {crossval_list} missing, e.g. {missing[0]!r}")
     if extra:
-        problems.add(path, f"{len(extra)} chunk(s) not in {CROSSVAL_LIST}, e.g. {extra[0]!r}")
+        problems.add(path, f"{len(extra)} chunk(s) not in {crossval_list}, e.g. {extra[0]!r}")
 
 
 def _report_duplicates(clips: list[Clip], eval_list: Path, problems: Problems) -> None:

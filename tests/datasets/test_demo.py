@@ -13,7 +13,8 @@ import pytest
 import soundfile as sf
 from scipy import signal
 
-from kerastag.datasets.chime_home import ANNOTATION_KEYS, CROSSVAL_LIST, DEV_LIST, EVAL_LIST
+from kerastag.datasets.chime_home import (ANNOTATION_KEYS, CROSSVAL_LIST, DEV_LIST, EVAL_LIST,
+                                          RAW_CROSSVAL_LIST, RAW_DEV_LIST)
 from kerastag.datasets.chime_home import read_chime_home
 from kerastag.datasets.demo import (
     FSD_CLASSES, FSD_LICENSES, DemoClip, make_chime_home_demo, make_fsdkaggle2018_demo,
@@ -25,7 +26,7 @@ from kerastag.datasets.fsdkaggle2018 import read_fsdkaggle2018
 from kerastag.errors import DatasetError
 from kerastag.reference_results import CHIME_HOME_TAGS
 
-CHIME_CLIPS = 10  # + 8 evaluation chunks
+CHIME_CLIPS = 10  # + 8 evaluation chunks, + 5 in the raw development list only
 FSD_CLIPS = 12  # + 10 test clips
 
 
@@ -93,10 +94,13 @@ def test_fsd_same_seed_gives_identical_bytes_other_seed_differs(zenodo, tmp_path
 def test_chime_root_subsets_and_folds(chime):
     root, truth = chime
     assert root.name == "chime_home"
-    dev = [c for c in truth if c.subset == "development"]
+    dev = [c for c in truth if c.subset == "development" and not c.extra["raw_only"]]
     evaluation = [c for c in truth if c.subset == "evaluation"]
-    assert len(dev) == CHIME_CLIPS and len(evaluation) == 8 and len(truth) == 18
-    assert all(c.fold in range(5) for c in dev)
+    raw_only = [c for c in truth if c.extra["raw_only"]]
+    assert len(dev) == CHIME_CLIPS and len(evaluation) == 8 and len(raw_only) == 5
+    assert len(truth) == 23 and truth[-5:] == raw_only
+    assert all(c.fold in range(5) for c in dev + raw_only)
+    assert sorted(c.fold for c in raw_only) == [0, 1, 2, 3, 4]
     assert all(c.fold is None for c in evaluation)
     assert len({c.clip_id for c in truth}) == len(truth)
     assert all(re.fullmatch(r"CR_lounge_\d{6}_\d{4}\.s\d_chunk\d+", c.clip_id) for c in truth)
@@ -112,8 +116,9 @@ def test_chime_audio_files_have_the_real_formats(chime):
         assert (low.samplerate, low.channels, low.frames) == (16000, 1, 64000)
         assert high.subtype == low.subtype == "PCM_16"
     assert sorted(p.name for p in root.iterdir()) == [
-        "chunks", "development_chunks_refined.csv",
-        "development_chunks_refined_crossval_dcase2016.csv", "evaluation_chunks_refined.csv"]
+        "chunks", "development_chunks_raw.csv", "development_chunks_raw_crossval_dcase2016.csv",
+        "development_chunks_refined.csv", "development_chunks_refined_crossval_dcase2016.csv",
+        "evaluation_chunks_refined.csv"]
     assert len(list((root / "chunks").iterdir())) == 3 * len(truth)
 
 
@@ -151,7 +156,8 @@ def test_chime_annotation_csv_has_the_eleven_keys_in_order(chime):
 
 def test_chime_lists_and_balanced_crossval_folds(chime):
     root, truth = chime
-    dev = [c for c in truth if c.subset == "development"]
+    dev = [c for c in truth if c.subset == "development" and not c.extra["raw_only"]]
+    raw = [c for c in truth if c.subset == "development"]  # the refined chunks, then the rest
     evaluation = [c for c in truth if c.subset == "evaluation"]
     dev_rows = _read_rows(root / DEV_LIST)
     crossval_rows = _read_rows(root / CROSSVAL_LIST)
@@ -159,6 +165,9 @@ def test_chime_lists_and_balanced_crossval_folds(chime):
     assert dev_rows == [[str(i), c.clip_id] for i, c in enumerate(dev)]
     assert crossval_rows == [[str(i), c.clip_id, str(c.fold)] for i, c in enumerate(dev)]
     assert eval_rows == [[str(i), c.clip_id] for i, c in enumerate(evaluation)]
+    assert _read_rows(root / RAW_DEV_LIST) == [[str(i), c.clip_id] for i, c in enumerate(raw)]
+    assert _read_rows(root / RAW_CROSSVAL_LIST) == [[str(i), c.clip_id, str(c.fold)]
+                                                    for i, c in enumerate(raw)]
     sizes = np.bincount([c.fold for c in dev], minlength=5)
     assert sizes.min() >= 1 and sizes.max() - sizes.min() <= CHIME_CLIPS // 5
     segment_folds: dict[str, set[int]] = {}
@@ -170,9 +179,14 @@ def test_chime_lists_and_balanced_crossval_folds(chime):
 
 def test_chime_reader_reads_the_demo_unchanged(chime):
     root, truth = chime
-    dataset = read_chime_home(root.parent)
-    got = {c.clip_id: (set(c.tags), c.fold, c.subset) for c in dataset.clips}
-    assert got == {c.clip_id: (set(c.tags), c.fold, c.subset) for c in truth}
+    for development_list, chunks in (("refined", [c for c in truth if not c.extra["raw_only"]]),
+                                     ("raw", truth)):
+        dataset = read_chime_home(root.parent, development_list=development_list)
+        got = {c.clip_id: (set(c.tags), c.fold, c.subset, c.extra["silence"])
+               for c in dataset.clips}
+        assert got == {c.clip_id: (set(c.tags), c.fold, c.subset, "S" in c.extra["majorityvote"])
+                       for c in chunks}
+    assert any("S" in c.extra["majorityvote"] for c in truth if c.tags)  # S beside tags too
 
 
 def test_chime_tag_statistics_resemble_the_real_data():

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from kerastag.checks import check_int
 from kerastag.datasets.chime_home import (
-    ANNOTATION_KEYS, CHUNKS_DIR, CROSSVAL_LIST, DEV_LIST, EVAL_LIST, N_FOLDS,
+    ANNOTATION_KEYS, CHUNKS_DIR, CROSSVAL_LIST, DEV_LIST, EVAL_LIST, N_FOLDS, RAW_CROSSVAL_LIST,
+    RAW_DEV_LIST,
 )
 from kerastag.datasets.demo.chime_sounds import (
     CHIME_SECONDS, CHIME_SR_HIGH, CHIME_SR_LOW, chime_chunk_audio,
@@ -36,7 +37,7 @@ from kerastag.reference_results import CHIME_HOME_TAGS
 DEFAULT_CHIME_CLIPS = 200
 
 # Top-level entries of ``chime_home/``, audio first: the order they are renamed into place.
-_ENTRIES = (CHUNKS_DIR, DEV_LIST, CROSSVAL_LIST, EVAL_LIST)
+_ENTRIES = (CHUNKS_DIR, DEV_LIST, CROSSVAL_LIST, EVAL_LIST, RAW_DEV_LIST, RAW_CROSSVAL_LIST)
 _TAG_COUNT_PROBS = (0.12, 0.38, 0.35, 0.15)  # P(0, 1, 2, 3 tags per chunk)
 _TAG_WEIGHTS = {"c": 1.2, "m": 1.1, "f": 1.0, "v": 0.8, "p": 1.1, "b": 0.7, "o": 0.9}  # relative
 
@@ -48,14 +49,17 @@ def make_chime_home_demo(out_dir: str | os.PathLike, *, clips: int = DEFAULT_CHI
     Args:
         out_dir: folder that receives ``chime_home/`` (created if missing).
         clips: number of development chunks (>= 5, one per fold); the evaluation set
-            gets ``max(8, clips // 4)`` more.
+            gets ``max(8, clips // 4)`` more, and the raw development list
+            ``max(5, clips // 4)`` chunks beyond the refined ones (CHiME-Home's raw list
+            holds every refined chunk and more: 4,378 against 1,946).
         seed: seed (>= 0) of ``numpy.random.default_rng``; equal seeds give identical
             bytes.
         progress: show a tqdm bar over the chunks.
 
     Returns:
-        The dataset root ``out_dir/chime_home`` and the ground truth of every chunk,
-        development chunks (in list order) first.
+        The dataset root ``out_dir/chime_home`` and the ground truth of every chunk:
+        the refined development chunks (in list order), the evaluation chunks, then the
+        chunks only in the raw development list (``extra["raw_only"]``).
 
     Raises:
         DatasetError: ``clips`` or ``seed`` is not an integer or too small, or
@@ -69,9 +73,11 @@ def make_chime_home_demo(out_dir: str | os.PathLike, *, clips: int = DEFAULT_CHI
     used_segments: set[str] = set()
     dev = _plan_chime_subset(rng, clips, "development", used_segments)
     evaluation = _plan_chime_subset(rng, max(8, clips // 4), "evaluation", used_segments)
+    raw_only = [dataclasses.replace(chunk, raw_only=True) for chunk in _plan_chime_subset(
+        rng, max(N_FOLDS, clips // 4), "development", used_segments)]
     with staged_dataset(root, _ENTRIES) as stage:
-        _write_chime_dataset(stage, dev, evaluation, progress)
-    return root, [chunk.demo_clip() for chunk in dev + evaluation]
+        _write_chime_dataset(stage, dev, evaluation, raw_only, progress)
+    return root, [chunk.demo_clip() for chunk in dev + evaluation + raw_only]
 
 
 # --------------------------------------------------------------------------- plan
@@ -89,6 +95,7 @@ class _ChimeChunk:
     fold: int | None
     subset: str
     audio_seed: int
+    raw_only: bool = False  # listed in the raw development list only
 
     @property
     def name(self) -> str:
@@ -105,7 +112,7 @@ class _ChimeChunk:
         """The chunk's ground truth."""
         return DemoClip(self.name, tuple(sorted(self.tags)), self.fold, self.subset,
                         {"segment": self.segment, "chunknumber": self.number,
-                         "majorityvote": self.majorityvote})
+                         "majorityvote": self.majorityvote, "raw_only": self.raw_only})
 
 
 def _plan_chime_subset(rng: np.random.Generator, total: int, subset: str,
@@ -204,13 +211,14 @@ def _majority_string(rng: np.random.Generator, tags: Sequence[str]) -> str:
 
 
 def _write_chime_dataset(stage: Path, dev: Sequence[_ChimeChunk],
-                         evaluation: Sequence[_ChimeChunk], progress: bool) -> None:
-    """Write every chunk into ``stage/chunks``, then the three lists into ``stage``."""
+                         evaluation: Sequence[_ChimeChunk], raw_only: Sequence[_ChimeChunk],
+                         progress: bool) -> None:
+    """Write every chunk into ``stage/chunks``, then the five lists into ``stage``."""
     (stage / CHUNKS_DIR).mkdir()
-    for chunk in tqdm([*dev, *evaluation], desc="chime_home demo", unit="chunk",
+    for chunk in tqdm([*dev, *evaluation, *raw_only], desc="chime_home demo", unit="chunk",
                       disable=not progress):
         _write_chime_chunk(stage / CHUNKS_DIR, chunk)
-    _write_chime_lists(stage, dev, evaluation)
+    _write_chime_lists(stage, dev, evaluation, raw_only)
 
 
 def _write_chime_chunk(folder: Path, chunk: _ChimeChunk) -> None:
@@ -224,8 +232,13 @@ def _write_chime_chunk(folder: Path, chunk: _ChimeChunk) -> None:
 
 
 def _write_chime_lists(root: Path, dev: Sequence[_ChimeChunk],
-                       evaluation: Sequence[_ChimeChunk]) -> None:
-    """Write the development, cross-validation and evaluation chunk lists (no headers)."""
+                       evaluation: Sequence[_ChimeChunk], raw_only: Sequence[_ChimeChunk]) -> None:
+    """Write the refined and raw development lists, their cross-validation lists (the
+    raw list: the refined chunks in their folds, then the raw-only ones) and the
+    evaluation list (no headers)."""
+    raw = [*dev, *raw_only]
     write_csv(root / DEV_LIST, [(i, c.name) for i, c in enumerate(dev)])
     write_csv(root / CROSSVAL_LIST, [(i, c.name, c.fold) for i, c in enumerate(dev)])
     write_csv(root / EVAL_LIST, [(i, c.name) for i, c in enumerate(evaluation)])
+    write_csv(root / RAW_DEV_LIST, [(i, c.name) for i, c in enumerate(raw)])
+    write_csv(root / RAW_CROSSVAL_LIST, [(i, c.name, c.fold) for i, c in enumerate(raw)])
