@@ -28,8 +28,11 @@ def test_shipped_configs_load():
     assert [row.in_table_1 for row in config.rows] == [True] * 13 + [False]
     assert config.training.batch_size == 44 and config.training.patience == 20
     assert config.model.filters == (8, 16, 32, 64, 64, 64, 64)
-    assert [config.training_of(row).epochs for row in config.rows[:3]] == [50, 21, 31]
+    assert [config.training_of(row).epochs for row in config.rows[:3]] == [51, 21, 31]
     assert {config.training_of(row).batch_size for row in config.rows[:3]} == {100}
+    assert [config.training_of(row).optimizer for row in config.rows[:3]] == ["sgd", "adam", "adam"]
+    assert [config.samples_of(row) for row in config.rows[:3]] == ["frame_windows"] * 2 + ["chunks"]
+    assert [row.targets for row in config.rows] == ["tags_and_silence"] * 3 + ["tags"] * 11
     demo = load_config(REPO / "experiments" / "demo.yaml")
     assert [row.name for row in demo.rows] == [row.name for row in config.rows]
     assert demo.dataset.demo

@@ -54,7 +54,8 @@ def test_a_missing_raw_list_or_a_raw_list_off_chime_home_is_one_line(chime_copy,
     (chime_copy / "development_chunks_raw_crossval_dcase2016.csv").unlink()
     path = tmp_path / "published.yaml"
     path.write_text(_config_text(chime_copy, tmp_path / "cache"))
-    with pytest.raises(DatasetError, match=r"development_chunks_raw_crossval_dcase2016\.csv: "):
+    with pytest.raises(DatasetError, match=r"development_chunks_raw_crossval_dcase2016\.csv: list "
+                                           r"file not found$"):
         prepare_dataset(load_config(path))
     path.write_text("name: x\ndataset: {layout: csv, development_list: raw}\n")
     with pytest.raises(ConfigError, match=r"published.yaml: dataset\.development_list: .raw. is a CHiME-Home "
