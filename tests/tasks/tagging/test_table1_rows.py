@@ -34,8 +34,9 @@ def table1_run(tmp_path_factory):
         f"rows:\n"
         f"  - {{mixing: mixup, alpha: 0}}\n"
         f"  - {{id: dae_dnn, network: dae_dnn, model: DAE-DNN, variant: '-', training: {{epochs: 6}},"
-        f" args: {{dae_hidden: 64, bottleneck: 16, hidden: [64, 32], context: 31, dae_epochs: 3}}}}\n"
-        f"  - {{id: cgrnn_imd, network: cgrnn_imd, model: CGRNN, variant: IMD, args: {SLIM}}}\n"
+        f" args: {{dae_hidden: 64, bottleneck: 16, hidden: [64, 32], context: 31, dae_epochs: 1}}}}\n"
+        f"  - {{id: cgrnn_imd, network: cgrnn_imd, model: CGRNN, variant: IMD,"
+        f" training: {{frame_window_hop: 20}}, args: {SLIM}}}\n"
         f"  - {{id: attloc_imd, network: attloc_imd, model: ATT-LOC, variant: IMD, args: {SLIM}}}\n"
         f"  - {{id: dcase2016_gmm, network: dcase2016_gmm, model: MFCC-GMM, variant: '-',"
         f" in_table_1: false}}\n")
