@@ -33,7 +33,11 @@ def tiny_config(tmp_path: Path, dataset: Path, name: str = "tiny", epochs: int =
 
 
 def chunk_path(root: Path, index: int = 0) -> Path:
-    return sorted((root / "chunks").glob("*.16kHz.wav"))[index]
+    """The 16 kHz file of the index-th chunk of the refined development list (the chunks a
+    crossval run reads; the demo's folder also holds evaluation and raw-list-only chunks)."""
+    crossval = (root / "development_chunks_refined_crossval_dcase2016.csv").read_text()
+    name = crossval.splitlines()[index].split(",")[1]
+    return root / "chunks" / f"{name}.16kHz.wav"
 
 
 def invoke(*args):
