@@ -224,18 +224,23 @@ def test_a_seven_class_csv_task_writes_its_own_names(tmp_path):
     assert (tmp_path / "out" / "plots" / "eer_per_class.png").is_file()
 
 
-def test_an_imd_row_on_a_mono_dataset_is_refused_at_load(tmp_path):
+def refused_at_load(tmp_path, row: str):
+    """(config path, pytest's ExceptionInfo) of a 6-clip own dataset whose second row the
+    tagging task's load refuses with a DatasetError."""
     from kerastag.config import load_config
     from kerastag.errors import DatasetError
     from kerastag.tasks.tagging.task import TaggingTask
 
     dataset = tmp_path / "sounds"
     write_own_dataset(dataset, clips=6)
-    config = own_config(tmp_path, dataset, [
-        "{mixing: mixup, alpha: 1.0}",
-        "{id: cgrnn_imd, network: cgrnn_imd, model: CGRNN, variant: IMD}"])
+    config = own_config(tmp_path, dataset, ["{mixing: mixup, alpha: 1.0}", row])
     with pytest.raises(DatasetError) as info:
         TaggingTask(load_config(config)).load()
+    return config, info
+
+
+def test_an_imd_row_on_a_mono_dataset_is_refused_at_load(tmp_path):
+    config, info = refused_at_load(tmp_path, "{id: cgrnn_imd, network: cgrnn_imd, model: CGRNN, variant: IMD}")
     message = str(info.value)
     assert message.startswith("row 'cgrnn_imd' (cgrnn_imd): features logmel_imd: needs each "
                               "clip's 48k file") and "'csv'" in message
@@ -246,21 +251,11 @@ def test_an_imd_row_on_a_mono_dataset_is_refused_at_load(tmp_path):
 
 
 def test_a_tags_and_silence_row_on_a_dataset_without_silence_is_refused_at_load(tmp_path):
-    from kerastag.config import load_config
-    from kerastag.errors import DatasetError
-    from kerastag.tasks.tagging.task import TaggingTask
-
-    dataset = tmp_path / "sounds"
-    write_own_dataset(dataset, clips=6)
-    config = own_config(tmp_path, dataset, [
-        "{mixing: mixup, alpha: 1.0}",
-        "{id: gmm, network: dcase2016_gmm, targets: tags_and_silence}"])
-    with pytest.raises(DatasetError) as info:
-        TaggingTask(load_config(config)).load()
+    config, info = refused_at_load(tmp_path, "{id: gmm, network: dcase2016_gmm, targets: tags_and_silence}")
     assert str(info.value) == (
         f"row 'gmm': targets: tags_and_silence needs each clip's silence annotation "
         f"(CHiME-Home's 'S' in a chunk's majorityvote), which dataset.layout 'csv' at "
-        f"{dataset} does not have; use targets: tags")
+        f"{tmp_path / 'sounds'} does not have; use targets: tags")
     assert not (tmp_path / "cache").exists()  # refused before any feature was extracted
 
 
