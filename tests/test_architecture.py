@@ -17,10 +17,11 @@ from kerastag import names
 PACKAGE = Path(kerastag.__file__).parent
 
 #: Leaves: modules that must not import the runner, the tasks, predict or the CLI.
-LEAVES = ("kerastag.checks", "kerastag.names", "kerastag.families", "kerastag.errors", "kerastag.fileio",
-          "kerastag.audio", "kerastag.config", "kerastag.datasets", "kerastag.features",
-          "kerastag.mixing", "kerastag.models", "kerastag.metrics", "kerastag.formats",
-          "kerastag.reference_results", "kerastag.plots", "kerastag.sed_scores")
+LEAVES = ("kerastag.checks", "kerastag.names", "kerastag.families", "kerastag.errors",
+          "kerastag.fileio", "kerastag.audio", "kerastag.config", "kerastag.datasets",
+          "kerastag.features", "kerastag.mixing", "kerastag.models", "kerastag.metrics",
+          "kerastag.formats", "kerastag.reference_results", "kerastag.plots",
+          "kerastag.sed_scores")
 ABOVE_LEAVES = ("kerastag.runner", "kerastag.tasks", "kerastag.predict", "kerastag.cli",
                 "kerastag.loading", "kerastag.fitting", "kerastag.pipeline", "kerastag.export")
 

@@ -119,10 +119,11 @@ class TrainingConfig:
     ``momentum``; the DAE-DNN authors' SGD: ``learning_rate: 0.005``, momentum 0.9).
     ``samples`` (paper A): ``chunks`` fits one sample per 4 s chunk; ``frame_windows``
     makes every window of frames of a family scored over windows (``dae_dnn``,
-    ``cgrnn_imd``: those declaring a ``frame_window_trainer`` in :mod:`kerastag.families`) a sample carrying its
-    chunk's tags, shuffled across chunks, ``batch_size`` windows a batch, the windows
-    ``frame_window_hop`` frames apart (default: the family's authors', DAE-DNN 7, CGRNN
-    10). Default (null): ``frame_windows`` for those families, ``chunks`` otherwise.
+    ``cgrnn_imd``: those declaring a ``frame_window_trainer``, :mod:`kerastag.families`)
+    a sample carrying its chunk's tags, shuffled across chunks, ``batch_size`` windows a
+    batch, the windows ``frame_window_hop`` frames apart (default: the family's authors',
+    DAE-DNN 7, CGRNN 10). Default (null): ``frame_windows`` for those families,
+    ``chunks`` otherwise.
     """
 
     batch_size: int = 44
@@ -230,8 +231,8 @@ class RowConfig:
     Paper A: a sample-``mixing`` mode and its ``alpha``; the model is the config's
     ``model:`` unless the row names a ``network`` (a Table 1 baseline: ``dae_dnn``,
     ``cgrnn_imd``, ``attloc_imd``, ``dcase2016_gmm``), whose input is then its own
-    (its declaration's ``default_input``, :mod:`kerastag.families`) unless ``features`` names a type or gives a
-    whole section (``{type: logmel_imd, n_mels: 64}``).
+    (its declaration's ``default_input``, :mod:`kerastag.families`) unless ``features``
+    names a type or gives a whole section (``{type: logmel_imd, n_mels: 64}``).
     Paper B: also a ``network`` and the ``features`` it takes (``logmel``, ``mfcc`` or
     ``wave``); ``id`` names the row (default: derived from the other fields); ``args`` are
     builder arguments for this row only, over ``model.args.<network>`` (e.g. a wave front

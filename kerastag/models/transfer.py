@@ -64,7 +64,8 @@ def check_source(path: Path, *, where: str, task: str, family: str, features) ->
 
     declared = declared_family(family)
     if not declared.init_from:
-        raise ConfigError(f"{where}: {declared.refusal('init_from', 'it has no layers to transfer')}")
+        reason = "it has no layers to transfer"
+        raise ConfigError(f"{where}: {declared.refusal('init_from', reason)}")
     try:
         metadata = read_metadata(path, required=("task", "features"))
         source_features = features_from_data(dict(metadata["features"])).spec()
