@@ -5,9 +5,9 @@ spelled once. Each table maps a name to where its implementation lives
 (``"package.module:attribute"``), resolved only when used (:func:`resolve`): reading
 this module imports nothing heavy, so ``kerastag --help`` and config loading stay fast.
 
-Adding an entry is how a new task, model family, feature type, dataset layout or
-mixing mode plugs in (``docs/architecture.md`` has the recipes); a test may add one for
-its own duration with ``monkeypatch.setitem``.
+Adding an entry is how a new task, feature type, dataset layout or mixing mode plugs in
+(a model family is declared in :mod:`kerastag.families`; ``docs/architecture.md`` has the
+recipes); a test may add one for its own duration with ``monkeypatch.setitem``.
 """
 
 from __future__ import annotations
@@ -70,40 +70,8 @@ FEATURE_TYPES: dict[str, str] = {
 #: The feature types a paper-B row may take (clip-level excerpts).
 EXCERPT_FEATURE_TYPES: tuple[str, ...] = ("logmel", "mfcc", "wave")
 
-#: Model family (``model.type``, a paper-B row's ``network``) -> builder.
-MODEL_FAMILIES: dict[str, str] = {
-    "crnn_attloc": "kerastag.models.crnn:build_crnn_attloc",
-    "xception": "kerastag.models.networks:NETWORKS.xception",
-    "resnet50": "kerastag.models.networks:NETWORKS.resnet50",
-    "resnext50": "kerastag.models.networks:NETWORKS.resnext50",
-    "se_resnext50": "kerastag.models.networks:NETWORKS.se_resnext50",
-    "dpn68": "kerastag.models.networks:NETWORKS.dpn68",
-    "dpn92": "kerastag.models.networks:NETWORKS.dpn92",
-    "wave_resnext": "kerastag.models.networks:NETWORKS.wave_resnext",
-    "dae_dnn": "kerastag.models.dcase2016:build_dae_dnn",
-    "cgrnn_imd": "kerastag.models.dcase2016:build_cgrnn_imd",
-    "attloc_imd": "kerastag.models.dcase2016:build_attloc_imd",
-    "dcase2016_gmm": "kerastag.models.gmm:TagGmms",
-}
-
-#: Paper A's baseline families -> the ``features:`` section they take when a row names
-#: none (their papers' inputs; see :mod:`kerastag.features.dcase2016`).
-FAMILY_INPUTS: dict[str, dict] = {
-    "dae_dnn": {"type": "mfcc_frames"},
-    "cgrnn_imd": {"type": "logmel_imd"},
-    "attloc_imd": {"type": "logmel_imd"},
-    "dcase2016_gmm": {"type": "mfcc_frames", "n_mfcc": 14, "include_c0": False,
-                      "center": True},
-}
-
-#: Families whose chunk score is the mean over windows of frames, each scored on its own
-#: -> ``(model) -> FrameWindowTrainer``: the model that scores one window (sharing the
-#: chunk model's layers) and how a window sample is cut. ``training.samples:
-#: frame_windows`` trains these on windows (:mod:`kerastag.tasks.tagging.frame_windows`).
-FRAME_WINDOW_FAMILIES: dict[str, str] = {
-    "dae_dnn": "kerastag.models.dcase2016:dae_dnn_window_trainer",
-    "cgrnn_imd": "kerastag.models.dcase2016:cgrnn_window_trainer",
-}
+#: Model families (``model.type``, a row's ``network``) are declared in
+#: :mod:`kerastag.families`, the only family registry.
 
 #: ``training.samples``: one sample per chunk (4 s window; a frame-window family fits the
 #: mean over its windows), or every window of frames a sample carrying its chunk's tags.

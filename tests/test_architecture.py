@@ -17,10 +17,11 @@ from kerastag import names
 PACKAGE = Path(kerastag.__file__).parent
 
 #: Leaves: modules that must not import the runner, the tasks, predict or the CLI.
-LEAVES = ("kerastag.checks", "kerastag.names", "kerastag.errors", "kerastag.fileio",
-          "kerastag.audio", "kerastag.config", "kerastag.datasets", "kerastag.features",
-          "kerastag.mixing", "kerastag.models", "kerastag.metrics", "kerastag.formats",
-          "kerastag.reference_results", "kerastag.plots", "kerastag.sed_scores")
+LEAVES = ("kerastag.checks", "kerastag.names", "kerastag.families", "kerastag.errors",
+          "kerastag.fileio", "kerastag.audio", "kerastag.config", "kerastag.datasets",
+          "kerastag.features", "kerastag.mixing", "kerastag.models", "kerastag.metrics",
+          "kerastag.formats", "kerastag.reference_results", "kerastag.plots",
+          "kerastag.sed_scores")
 ABOVE_LEAVES = ("kerastag.runner", "kerastag.tasks", "kerastag.predict", "kerastag.cli",
                 "kerastag.loading", "kerastag.fitting", "kerastag.pipeline", "kerastag.export")
 
@@ -134,7 +135,8 @@ def test_tasks_do_not_import_each_other_except_stacking_on_classification():
 def test_names_config_and_cli_stay_tensorflow_free():
     """As the ``kerastag`` command imports them (the package skips its layer registration)."""
     code = ("import sys; sys.argv[0] = 'kerastag'; "
-            "import kerastag.names, kerastag.config, kerastag.cli, kerastag.datasets; "
+            "import kerastag.names, kerastag.families, kerastag.config, kerastag.cli, "
+            "kerastag.datasets; "
             "kerastag.config.load_config(sys.argv[1]); print('tensorflow' in sys.modules)")
     config = PACKAGE.parent / "experiments" / "demo.yaml"
     result = subprocess.run([sys.executable, "-c", code, str(config)], capture_output=True,
@@ -142,20 +144,34 @@ def test_names_config_and_cli_stay_tensorflow_free():
     assert result.stdout.strip() == "False"
 
 
+def test_the_family_registry_stays_tensorflow_and_keras_free():
+    """The declarations resolve nothing on import: config validation stays fast."""
+    code = ("import sys; sys.argv[0] = 'kerastag'; import kerastag.families; "
+            "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("table", ["TASKS", "STAGES", "PREDICTORS", "LAYOUTS", "DEMO_LAYOUTS",
-                                   "FEATURE_TYPES", "MODEL_FAMILIES"])
+                                   "FEATURE_TYPES"])
 def test_every_registered_name_resolves(table):
     for name, target in getattr(names, table).items():
         assert names.resolve(target) is not None, f"{table}[{name!r}] -> {target}"
 
 
 def test_mixing_modes_resolve_and_networks_match_the_registry():
+    from kerastag import families
     from kerastag.models.networks import NETWORKS
 
     for mode in names.MIXING_MODES.values():
         assert mode.mix is None or callable(names.resolve(mode.mix))
-    assert set(NETWORKS) == set(names.MODEL_FAMILIES) - {"crnn_attloc", *names.FAMILY_INPUTS}
-    for family in names.MODEL_FAMILIES:
-        assert callable(names.resolve(names.MODEL_FAMILIES[family]))
-    for family, section in names.FAMILY_INPUTS.items():
-        assert family in names.MODEL_FAMILIES and section["type"] in names.FEATURE_TYPES
+    classifiers = families.names_where(lambda f: "classification" in f.tasks)
+    assert set(NETWORKS) == set(classifiers)
+    for family in families.FAMILIES.values():
+        assert callable(family.hook("builder")), family.name
+        for hook in ("frame_model", "frame_window_trainer", "pretrain", "fit", "settings"):
+            assert getattr(family, hook) is None or family.hook(hook) is not None, (family.name, hook)
+        if family.default_input is not None:
+            assert family.default_input["type"] in names.FEATURE_TYPES
+            assert family.default_input["type"] in family.inputs

@@ -271,13 +271,13 @@ def _weights(model, names) -> dict[str, list[np.ndarray]]:
 
 @pytest.mark.slow
 def test_the_head_only_phase_leaves_the_body_as_transferred_and_trains_the_head(tmp_path, source_model):
+    from kerastag.families import FAMILIES
     from kerastag.formats.model_file import load_model
-    from kerastag.models.transfer import HEAD_LAYERS
     from kerastag.tasks.tagging.training import Split, train_tagger
 
     source = load_model(source_model)
     body = [layer.name for layer in source.layers
-            if layer.weights and layer.name not in HEAD_LAYERS["crnn_attloc"] + ("input_norm",)]
+            if layer.weights and layer.name not in FAMILIES["crnn_attloc"].head_layers + ("input_norm",)]
     assert {"block1_conv", "block4_bn", "bigru"} <= set(body)
     rng = np.random.default_rng(2)
     split = Split(*synthetic_clips(16, TARGET_CLASSES, rng), *synthetic_clips(8, TARGET_CLASSES, rng))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kerastag import names
+from kerastag import families, names
 from kerastag.errors import ModelError
 
 
@@ -36,7 +36,7 @@ def test_unknown_name_suggests_the_nearest_and_lists_every_choice():
 @pytest.mark.parametrize("value, nearest", [("resnext", "resnext50"), ("dpn96", "dpn92"),
                                             ("mixup-lp", "mixup_lp"), ("chime_home", "chime-home")])
 def test_suggest_picks_the_nearest(value, nearest):
-    choices = [*names.MODEL_FAMILIES, *names.MIXING_MODES, *names.LAYOUTS]
+    choices = [*families.FAMILIES, *names.MIXING_MODES, *names.LAYOUTS]
     assert names.suggest(value, choices) == f" (did you mean {nearest!r}?)"
 
 

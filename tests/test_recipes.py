@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from kerastag import names
+from kerastag import families, names
+from kerastag.families import ModelFamily
 from kerastag.config import load_config
 from kerastag.runner.run import evaluate_run, run_experiment
 
@@ -38,24 +39,64 @@ def tagging_config(tmp_path: Path, dataset: Path, *, features: str, model: str, 
         f"rows: [{rows}]\n"))
 
 
+def declare_mean_pool(plugins: str, inputs=("logmel_a",), **supports) -> ModelFamily:
+    """The recipe's declaration of the plug-in family (a tagger, by default on paper A's
+    log-mel)."""
+    return ModelFamily("mean_pool", f"{plugins}:build_mean_pool_tagger", inputs=inputs,
+                       **supports)
+
+
 @pytest.mark.slow
 def test_recipe_add_a_model_family(plugins, monkeypatch, chime_demo, tmp_path):
-    monkeypatch.setitem(names.MODEL_FAMILIES, "mean_pool", f"{plugins}:build_mean_pool_tagger")
+    """Declared alone, the family trains in a tagging row, is scored by ``kerastag predict``
+    as the run scored it, and exports; declaring no export refuses export in one line."""
+    from click.testing import CliRunner
+
+    from kerastag.cli import main
+    from kerastag.errors import ModelError
+    from kerastag.export import export_model, runtimes
+    from kerastag.formats.model_file import load_model
+
+    monkeypatch.setitem(families.FAMILIES, "mean_pool", declare_mean_pool(plugins, export=True))
     config = tagging_config(tmp_path, chime_demo[0], features="type: logmel_a, n_mels: 16",
                             model="type: mean_pool, args: {mean_pool: {units: 4}}",
                             rows="{mixing: none}")
     table = pd.read_csv(run_experiment(load_config(config), tmp_path / "run", log=lambda _: None))
     assert table["avg"].between(0, 1).all()
-    from kerastag.formats.model_file import load_model
-
-    model = load_model(tmp_path / "run" / "models" / "none" / "fold0.keras")
+    model_path = tmp_path / "run" / "models" / "none" / "fold0.keras"
+    model = load_model(model_path)
     assert model.name == "mean_pool_tagger" and model.output_shape == (None, 7)
+
+    saved = np.load(tmp_path / "run" / "predictions" / "none" / "fold0.npz")
+    chunks = sorted(Path(chime_demo[0]).rglob("chunks"))[0]
+    wavs = [chunks / f"{clip_id}.16kHz.wav" for clip_id in saved["clip_ids"][:3]]
+    result = CliRunner().invoke(main, ["predict", str(model_path), *map(str, wavs),
+                                       "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(tmp_path / "p.csv").iloc[:, 1:8].to_numpy()
+    np.testing.assert_allclose(scores, saved["scores"][:3], atol=2e-4)
+
+    out = export_model(model_path, "saved_model", tmp_path / "export", log=lambda _: None)
+    from kerastag.audio import load_audio
+
+    audio = load_audio(wavs[0], sample_rate=16000)[None, :].astype(np.float32)
+    outputs = runtimes.load(out)(audio)
+    assert set(outputs) == {"clip"}  # no frame outputs declared
+    np.testing.assert_allclose(outputs["clip"][0], saved["scores"][0], atol=1e-4)
+
+    monkeypatch.setitem(families.FAMILIES, "mean_pool", declare_mean_pool(
+        plugins, export=False, no_export_reason="the recipe declares none"))
+    with pytest.raises(ModelError) as refused:
+        export_model(model_path, "saved_model", tmp_path / "refused", log=lambda _: None)
+    assert str(refused.value) == (f"{model_path}: model.type mean_pool: this family declares "
+                                  f"no export (the recipe declares none)")
+    assert not (tmp_path / "refused").exists()
 
 
 @pytest.mark.slow
 def test_recipe_add_a_feature_type(plugins, monkeypatch, chime_demo, tmp_path):
     monkeypatch.setitem(names.FEATURE_TYPES, "frame_energy", f"{plugins}:FrameEnergyFeatures")
-    monkeypatch.setitem(names.MODEL_FAMILIES, "mean_pool", f"{plugins}:build_mean_pool_tagger")
+    monkeypatch.setitem(families.FAMILIES, "mean_pool", declare_mean_pool(plugins, inputs=("frame_energy",)))
     config = tagging_config(tmp_path, chime_demo[0], features="type: frame_energy, frame_length: 800",
                             model="type: mean_pool", rows="{mixing: none}")
     loaded = load_config(config)

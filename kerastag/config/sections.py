@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from kerastag import names
+from kerastag import families, names
 from kerastag.checks import check_int, check_number
 from kerastag.config.paths import resolve_data_path, resolve_path
 from kerastag.config.feature_sections import (  # noqa: F401 (re-exported)
@@ -56,7 +56,7 @@ class DatasetConfig:
 class ModelConfig:
     """The model family and its arguments.
 
-    ``type``: a family of :data:`kerastag.names.MODEL_FAMILIES` (paper A: ``crnn_attloc``).
+    ``type``: a family of :data:`kerastag.families.FAMILIES` (paper A: ``crnn_attloc``).
     ``filters`` ... ``input_norm`` are the CRNN's: ``input_norm: dataset`` standardises
     each mel bin with the training folds' mean and variance (saved in the model),
     ``batchnorm`` is the authors' input BatchNorm, ``none`` feeds the log-mel as it is.
@@ -80,9 +80,9 @@ class ModelConfig:
     init_from: Optional[str] = None
 
     def __post_init__(self):
-        _check_choice("model.type", self.type, names.MODEL_FAMILIES)
+        _check_choice("model.type", self.type, families.FAMILIES)
         for network, kwargs in self.args.items():
-            _check_choice("model.args", network, names.MODEL_FAMILIES)
+            _check_choice("model.args", network, families.FAMILIES)
             if not isinstance(kwargs, dict):
                 raise ConfigError(f"model.args.{network}: expected a mapping of builder "
                                   f"arguments, got {_type_name(kwargs)}")
@@ -119,10 +119,11 @@ class TrainingConfig:
     ``momentum``; the DAE-DNN authors' SGD: ``learning_rate: 0.005``, momentum 0.9).
     ``samples`` (paper A): ``chunks`` fits one sample per 4 s chunk; ``frame_windows``
     makes every window of frames of a family scored over windows (``dae_dnn``,
-    ``cgrnn_imd``: :data:`kerastag.names.FRAME_WINDOW_FAMILIES`) a sample carrying its
-    chunk's tags, shuffled across chunks, ``batch_size`` windows a batch, the windows
-    ``frame_window_hop`` frames apart (default: the family's authors', DAE-DNN 7, CGRNN
-    10). Default (null): ``frame_windows`` for those families, ``chunks`` otherwise.
+    ``cgrnn_imd``: those declaring a ``frame_window_trainer``, :mod:`kerastag.families`)
+    a sample carrying its chunk's tags, shuffled across chunks, ``batch_size`` windows a
+    batch, the windows ``frame_window_hop`` frames apart (default: the family's authors',
+    DAE-DNN 7, CGRNN 10). Default (null): ``frame_windows`` for those families,
+    ``chunks`` otherwise.
     """
 
     batch_size: int = 44
@@ -230,8 +231,8 @@ class RowConfig:
     Paper A: a sample-``mixing`` mode and its ``alpha``; the model is the config's
     ``model:`` unless the row names a ``network`` (a Table 1 baseline: ``dae_dnn``,
     ``cgrnn_imd``, ``attloc_imd``, ``dcase2016_gmm``), whose input is then its own
-    (:data:`kerastag.names.FAMILY_INPUTS`) unless ``features`` names a type or gives a
-    whole section (``{type: logmel_imd, n_mels: 64}``).
+    (its declaration's ``default_input``, :mod:`kerastag.families`) unless ``features``
+    names a type or gives a whole section (``{type: logmel_imd, n_mels: 64}``).
     Paper B: also a ``network`` and the ``features`` it takes (``logmel``, ``mfcc`` or
     ``wave``); ``id`` names the row (default: derived from the other fields); ``args`` are
     builder arguments for this row only, over ``model.args.<network>`` (e.g. a wave front
@@ -265,7 +266,7 @@ class RowConfig:
         _check_choice("rows[].targets", self.targets, names.TARGETS)
         check_number("rows[].alpha", self.alpha, minimum=0, error=ConfigError)
         if self.network is not None:
-            _check_choice("rows[].network", self.network, names.MODEL_FAMILIES)
+            _check_choice("rows[].network", self.network, families.FAMILIES)
         if isinstance(self.features, str):
             _check_choice("rows[].features", self.features, names.FEATURE_TYPES)
         if self.id is not None and not _FOLDER_SAFE.fullmatch(self.id):
@@ -344,6 +345,7 @@ class ExperimentConfig:
                     raise ConfigError(names.unknown_name(f"rows[{index}].features", row.features,
                                                          names.EXCERPT_FEATURE_TYPES))
         for index, row in enumerate(self.rows):
+            self._check_task(row, f"rows[{index}]")
             self._check_samples(row, f"rows[{index}]")
             if row.targets != "tags" and self.task != "tagging":
                 raise ConfigError(f"rows[{index}].targets: {row.targets!r} is for the tagging "
@@ -353,22 +355,33 @@ class ExperimentConfig:
         if dupes:
             raise ConfigError(f"rows: duplicate row {dupes[0]!r}")
 
+    def family_of(self, row: RowConfig) -> families.ModelFamily:
+        """The declaration of the row's model family: its ``network``, else ``model.type``."""
+        return families.family(row.network or self.model.type)
+
+    def _check_task(self, row: RowConfig, where: str) -> None:
+        """A row's family serves the config's task (checked for the tasks families declare)."""
+        declared = self.family_of(row)
+        served = {task for family in families.FAMILIES.values() for task in family.tasks}
+        if self.task in served and self.task not in declared.tasks:
+            raise ConfigError(f"{where}: {declared.task_refusal(self.task)}")
+
     def _check_samples(self, row: RowConfig, where: str) -> None:
         """The row's training keys are valid, and ``samples: frame_windows`` only on a
         family scored over windows of frames."""
-        family = row.network or self.model.type
+        declared = self.family_of(row)
         if (self.training_of(row, where=f"{where}.training").samples == "frame_windows"
-                and family not in names.FRAME_WINDOW_FAMILIES):
+                and not declared.frame_windows):
+            frame_window_families = families.names_where(lambda f: f.frame_windows)
             raise ConfigError(f"{where}.training.samples: 'frame_windows' needs a family "
                               f"scored over windows of frames "
-                              f"({', '.join(names.FRAME_WINDOW_FAMILIES)}); {family} reads "
+                              f"({', '.join(frame_window_families)}); {declared.name} reads "
                               f"the whole chunk, so use 'chunks'")
 
     def samples_of(self, row: RowConfig) -> str:
-        """The row's ``training.samples``; by default ``frame_windows`` for the families
-        of :data:`kerastag.names.FRAME_WINDOW_FAMILIES`, else ``chunks``."""
-        family = row.network or self.model.type
-        default = "frame_windows" if family in names.FRAME_WINDOW_FAMILIES else "chunks"
+        """The row's ``training.samples``; by default ``frame_windows`` for a family
+        declaring a frame-window trainer (:mod:`kerastag.families`), else ``chunks``."""
+        default = "frame_windows" if self.family_of(row).frame_windows else "chunks"
         return self.training_of(row).samples or default
 
     def training_of(self, row: RowConfig, where: str = "rows[].training") -> TrainingConfig:

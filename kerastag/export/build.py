@@ -8,21 +8,24 @@ from kerastag.errors import ModelError
 
 
 def deploy_model_for(model_path: Path, *, for_litert: bool = False):
-    """``(deployed keras.Model, info)`` of a saved paper-A CRNN or paper-B network.
+    """``(deployed keras.Model, info)`` of a saved tagger or classifier whose family
+    declares ``export`` (:mod:`kerastag.families`).
 
     ``info`` holds ``task``, ``family``, ``classes``, ``sample_rate``, ``features`` (the
     spec's ``to_dict()``), ``window_seconds``, ``frame_hop_seconds`` (taggers) and
     ``outputs`` (name -> meaning).
 
     Raises:
-        ModelError: not a kerastag Keras model, or one whose input has no front end.
+        ModelError: not a kerastag Keras model, or of a family declaring no export (one
+            line saying so).
     """
     from kerastag.formats.model_file import read_metadata
 
     metadata = read_metadata(model_path, required=("task", "classes", "features"))
     task = metadata["task"]
+    declared = _check_exportable(model_path, metadata)
     if task == "tagging":
-        deployed, info = _tagger(model_path, metadata, for_litert)
+        deployed, info = _tagger(model_path, metadata, declared, for_litert)
     elif task == "classification":
         deployed, info = _classifier(model_path, metadata)
     else:
@@ -30,6 +33,20 @@ def deploy_model_for(model_path: Path, *, for_litert: bool = False):
                          f"networks; this model's task is {task!r}")
     _statistics_as_constants(deployed)
     return deployed, info
+
+
+def _check_exportable(model_path: Path, metadata: dict):
+    """The model's family declaration; a one-line ModelError unless it declares ``export``."""
+    from kerastag.errors import ConfigError
+    from kerastag.families import family
+
+    try:
+        declared = family(metadata.get("family", "crnn_attloc"), f"{model_path}: family")
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
+    if not declared.export:
+        raise ModelError(f"{model_path}: {declared.export_refusal()}")
+    return declared
 
 
 def _statistics_as_constants(model) -> None:
@@ -62,28 +79,25 @@ def _spec(metadata):
     return features_from_data(metadata["features"]).spec()
 
 
-def _tagger(model_path: Path, metadata: dict, for_litert: bool):
+def _tagger(model_path: Path, metadata: dict, declared, for_litert: bool):
     from kerastag.formats.model_file import load_model
     from kerastag.models.deploy import build_tagging_deploy_model, static_unrolled
 
-    family = metadata.get("family", "crnn_attloc")
-    if family != "crnn_attloc":
-        raise ModelError(f"{model_path}: {family} is a Table 1 baseline whose input "
-                         f"({metadata['features'].get('type')}) has no in-graph front end; "
-                         f"kerastag export takes paper A's CRNN and paper B's networks")
     spec = _spec(metadata)
     model = load_model(model_path)
     window = int(round(metadata.get("chunk_seconds", 4.0) * spec.sample_rate))
     if for_litert:
         model = static_unrolled(model, spec.n_frames(window))
-    deployed = build_tagging_deploy_model(model, spec, window_samples=window)
+    frames = declared.hook("frame_model")(model) if declared.events else None
+    deployed = build_tagging_deploy_model(model, spec, window_samples=window, frame_model=frames)
     info = _info(metadata, spec, window_seconds=window / spec.sample_rate)
     info["frame_hop_seconds"] = spec.hop_length / spec.sample_rate
-    info["outputs"] = {
-        "clip": "(batch, classes) tag probabilities, the maximum over 4 s windows",
-        "localization": "(batch, frames, classes) frame-level tag probabilities",
-        "attention": "(batch, frames, classes) attention weights (sum to 1 per window)",
-    }
+    info["outputs"] = {"clip": "(batch, classes) tag probabilities, the maximum over 4 s windows"}
+    if frames is not None:
+        info["outputs"] |= {
+            "localization": "(batch, frames, classes) frame-level tag probabilities",
+            "attention": "(batch, frames, classes) attention weights (sum to 1 per window)",
+        }
     return deployed, info
 
 

@@ -1,6 +1,6 @@
 """Deployable models: raw mono audio in, what ``kerastag predict`` returns out.
 
-:func:`build_tagging_deploy_model` wraps paper A's CRNN, :func:`build_classification_
+:func:`build_tagging_deploy_model` wraps a tagger (paper A's CRNN), :func:`build_classification_
 deploy_model` a paper-B network, each with its front end (:mod:`kerastag.models.
 frontends`) and the windowing that ``kerastag predict`` does in numpy, as registered
 layers in ``keras.ops`` (the time axis stays dynamic, so any length is accepted):
@@ -183,21 +183,27 @@ class WindowMean(keras.layers.Layer):
         return {**super().get_config(), "length": self.length, "hop": self.hop}
 
 
-def build_tagging_deploy_model(model: keras.Model, spec, *, window_samples: int) -> keras.Model:
-    """Paper A's CRNN with its front end: ``audio (batch, samples)`` -> ``{"clip",
-    "localization", "attention"}`` (see :data:`TAGGER_OUTPUTS`).
+def build_tagging_deploy_model(model: keras.Model, spec, *, window_samples: int,
+                               frame_model: keras.Model | None = None) -> keras.Model:
+    """A tagger with its front end: ``audio (batch, samples)`` -> ``{"clip"}``, and with a
+    ``frame_model`` ``{"clip", "localization", "attention"}`` (see :data:`TAGGER_OUTPUTS`).
 
     Args:
-        model: a trained CRNN (layers named ``clip``, ``localization``, ``attention``).
-        spec: its :class:`~kerastag.features.specs.LogMelA`.
+        model: a trained tagger, ``(windows, frames, bins)`` -> ``(windows, classes)``.
+        spec: its input's feature spec (one with a front end, e.g.
+            :class:`~kerastag.features.specs.LogMelA`).
         window_samples: the training chunk in samples (4 s at 16 kHz: 64000).
+        frame_model: None, or ``model``'s frame-level model (paper A's CRNN:
+            :func:`kerastag.models.crnn.frame_level_model`) with outputs named
+            :data:`TAGGER_OUTPUTS`.
     """
-    from kerastag.models.crnn import frame_level_model
-
-    frames = frame_level_model(model)
     audio = keras.Input((None,), name="audio")
     windows = AudioWindows(window_samples, name="windows")(audio)
-    outputs = frames(front_end_for(spec)(windows))
+    features = front_end_for(spec)(windows)
+    if frame_model is None:
+        clip = JoinWindows("max", name="clip")([model(features), audio])
+        return keras.Model(audio, {"clip": clip}, name=f"{model.name}_deploy")
+    outputs = frame_model(features)
     merged = {"clip": JoinWindows("max", name="clip")([outputs["clip"], audio])}
     for name in TAGGER_OUTPUTS[1:]:
         merged[name] = JoinWindows("concat", name=name)([outputs[name], audio])

@@ -4,9 +4,10 @@ The new model is built for the new dataset's classes as usual; then every layer 
 name and weight shapes match the source model's layer of that name takes its trained
 weights (a nested backbone model counts as one layer). What stays new:
 
-* the classifier head(s): the family's :data:`HEAD_LAYERS` (named, so that a source with
-  as many classes as the new dataset still gets a fresh head: its units mean the
-  source's classes), and for a family without an entry, a layer whose weights differ from
+* the classifier head(s): the ``head_layers`` of the family's declaration
+  (:mod:`kerastag.families`; named, so that a source with as many classes as the new
+  dataset still gets a fresh head: its units mean the source's classes), and for a family
+  declaring none, a layer whose weights differ from
   the source's only where one is sized by the new and the other by the source's number of
   classes;
 * ``input_norm``, the input standardisation: it keeps the new training data's per-bin
@@ -29,20 +30,8 @@ import hashlib
 from pathlib import Path
 
 from kerastag.errors import ConfigError, ModelError
+from kerastag.families import family as declared_family
 from kerastag.formats.model_file import read_metadata
-
-#: Paper B's networks: one softmax Dense layer named ``predictions`` (backbone_utils).
-_PAPER_B_HEAD = ("predictions",)
-
-#: Family -> the names of its layers sized by the number of classes (always new).
-HEAD_LAYERS: dict[str, tuple[str, ...]] = {
-    "crnn_attloc": ("localization", "attention_scores"),
-    **{network: _PAPER_B_HEAD for network in ("xception", "resnet50", "resnext50", "se_resnext50",
-                                              "dpn68", "dpn92", "wave_resnext")},
-    "dae_dnn": ("window_probs",),
-    "cgrnn_imd": ("clip", "window_probs"),
-    "attloc_imd": ("localization", "frame_probs"),
-}
 
 #: Layers that keep the new model's own values (see the module docstring).
 KEEP_NEW = ("input_norm",)
@@ -73,14 +62,18 @@ def check_source(path: Path, *, where: str, task: str, family: str, features) ->
     """
     from kerastag.config import features_from_data
 
+    declared = declared_family(family)
+    if not declared.init_from:
+        reason = "it has no layers to transfer"
+        raise ConfigError(f"{where}: {declared.refusal('init_from', reason)}")
     try:
         metadata = read_metadata(path, required=("task", "features"))
         source_features = features_from_data(dict(metadata["features"])).spec()
     except (ModelError, ConfigError) as exc:
         raise ConfigError(f"{where}: init_from {exc}") from None
-    if str(path).endswith(".gmm.json") or family == "dcase2016_gmm":
+    if str(path).endswith(".gmm.json"):
         raise ConfigError(f"{where}: init_from {path}: fine-tuning needs Keras models; "
-                          f"the challenge GMM (dcase2016_gmm) has no layers to transfer")
+                          f"this {metadata.get('family')} model has no layers to transfer")
     source_family = metadata.get("family", family)  # older paper-B files: by their layers
     if (metadata["task"], source_family, source_features) != (task, family, features):
         raise ConfigError(
@@ -106,7 +99,7 @@ def transfer_weights(model, source, *, family: str, where: str, source_path: Pat
     Args:
         model: the new Keras model, built for the new classes.
         source: the trained Keras model (``init_from``, loaded).
-        family: the row's model family (picks :data:`HEAD_LAYERS`).
+        family: the row's model family (its declaration's ``head_layers``).
         where: the row, as messages name it.
         source_path: the source file, as messages name it.
 
@@ -141,8 +134,9 @@ def transfer_weights(model, source, *, family: str, where: str, source_path: Pat
 
 
 def _is_head(layer, old, family: str, class_sizes: tuple[int, int]) -> bool:
-    if family in HEAD_LAYERS:
-        return layer.name in HEAD_LAYERS[family]
+    head_layers = declared_family(family).head_layers
+    if head_layers:
+        return layer.name in head_layers
     if old is None or len(_shapes(old)) != len(_shapes(layer)):
         return False
     pairs = [(n, o) for new, source in zip(_shapes(layer), _shapes(old))

@@ -166,10 +166,10 @@ def test_predict_scores_a_gmm_from_audio_window_by_window(tmp_path):
     from kerastag.config import features_from_data
     from kerastag.formats.model_file import save_model
     from kerastag.models.gmm import TagGmms
-    from kerastag.names import FAMILY_INPUTS
+    from kerastag.families import FAMILIES
     from kerastag.predict import predict_files
 
-    features = dict(FAMILY_INPUTS["dcase2016_gmm"])
+    features = dict(FAMILIES["dcase2016_gmm"].default_input)
     spec = features_from_data(features).spec()
     rng = np.random.default_rng(0)
     quiet, loud = (rng.normal(scale=s, size=(6, 64000)).astype(np.float32) for s in (0.01, 0.3))

@@ -148,12 +148,12 @@ class ClassificationTask:
                                recompile=compile_for)
 
     def build_network(self, row: RowConfig, input_shape, n_classes: int):
-        """The row's network with ``model.args`` for it; a bad argument names the key."""
-        from kerastag.models.networks import build_network
-
+        """The row's network (its family's declared builder, :mod:`kerastag.families`) with
+        ``model.args`` for it; a bad argument names the key."""
+        build = self.config.family_of(row).hook("builder")
         kwargs = dict(self.config.model.args.get(row.network, {})) | dict(row.args)
         try:
-            return build_network(row.network, tuple(int(v) for v in input_shape), n_classes, **kwargs)
+            return build(tuple(int(v) for v in input_shape), n_classes, **kwargs)
         except (TypeError, ModelError) as exc:
             where = f"model.args.{row.network}" + (f" / rows[{row.name}].args" if row.args else "")
             raise ConfigError(f"{where}: {exc}") from None

@@ -7,6 +7,10 @@
 - The networks standardise their input with the training folds' statistics
   (:func:`input_statistics`), saved inside the model.
 
+Their declarations (:mod:`kerastag.families`) name these hooks: ``pretrain``
+(:func:`pretrain_dae`), ``fit`` (:func:`fit_gmm`), ``settings`` (:data:`DAE_PRETRAINING`)
+and ``standardise_input``.
+
 Row ``args`` reach the builders; the pretraining settings (:data:`DAE_PRETRAINING`) and
 the GMM's settings (:data:`GMM_SETTINGS`) are taken out of them here.
 """
@@ -18,9 +22,6 @@ import pandas as pd
 
 from kerastag.config import ExperimentConfig, RowConfig
 from kerastag.errors import ConfigError, ModelError
-
-#: Families whose builders take ``input_mean``/``input_variance``.
-STANDARDISED_FAMILIES = ("dae_dnn", "cgrnn_imd", "attloc_imd")
 
 #: The DAE's pretraining settings (row or ``model.args.dae_dnn`` keys) and defaults: the
 #: authors' DAE trained 100 epochs on input dropout 0.1 corruption (SGD at 0.01:
@@ -69,7 +70,8 @@ def pretrain_dae(config: ExperimentConfig, row: RowConfig, model, x_train: np.nd
     from kerastag.models.dcase2016 import DAE_ENCODER_LAYERS, dae_autoencoder
     from kerastag.pipeline import frame_window_dataset
 
-    _, settings = split_settings(family_args(config, "dae_dnn", row), DAE_PRETRAINING)
+    _, settings = split_settings(family_args(config, config.family_of(row).name, row),
+                                 DAE_PRETRAINING)
     t = config.training
     context = model.get_layer("dae_context").context
     autoencoder = dae_autoencoder(model, corruption=float(settings["dae_corruption"]),
@@ -129,10 +131,11 @@ def fit_gmm(config: ExperimentConfig, row: RowConfig, split, *, seed: int):
     """
     from kerastag.models.gmm import TagGmms
 
-    args = family_args(config, "dcase2016_gmm", row)
+    family = config.family_of(row).name
+    args = family_args(config, family, row)
     unknown = sorted(set(args) - set(GMM_SETTINGS))
     if unknown:
-        raise ConfigError(f"model.args.dcase2016_gmm: unknown argument {unknown[0]!r}; "
+        raise ConfigError(f"model.args.{family}: unknown argument {unknown[0]!r}; "
                           f"valid: {', '.join(GMM_SETTINGS)}")
     _, settings = split_settings(args, GMM_SETTINGS)
     x = np.concatenate([split.x_train, split.x_val])

@@ -53,8 +53,9 @@ class RowThresholds:
         row: the row name.
         classes: the tags, in the model's output order.
         values: shape ``(tags,)``, the thresholds (fallbacks included); None for a row
-            whose scores are not probabilities in ``[0, 1]`` (the GMM baseline's
-            log-likelihood ratios), which gets no thresholds.
+            whose family declares scores other than probabilities (the GMM baseline's
+            log-likelihood ratios, :mod:`kerastag.families`) or whose scores leave
+            ``[0, 1]``, which gets no thresholds.
         fallback: the tags that kept the default threshold (no positives or negatives).
         folds: the units pooled, e.g. ``("fold0", "fold1")``.
         clips: how many out-of-fold clips were pooled.
@@ -257,7 +258,8 @@ def _calibrate_row(run_dir: Path, config: ExperimentConfig, row: RowConfig,
         raise ThresholdError(f"{run_dir / 'predictions' / row.name}: scores have {s.shape[1]} "
                              f"tags but the row's model has {len(classes)} "
                              f"({', '.join(classes)})")
-    if s.size and (s.min() < 0.0 or s.max() > 1.0):
+    declares_probabilities = config.family_of(row).scores == "probabilities"
+    if not declares_probabilities or (s.size and (s.min() < 0.0 or s.max() > 1.0)):
         return RowThresholds(row.name, classes, None, (), tuple(units), int(y.shape[0]))
     function = CRITERION_FUNCTIONS[criterion]
     raw = [function(y[:, k], s[:, k]) for k in range(len(classes))]

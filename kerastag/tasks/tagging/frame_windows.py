@@ -3,8 +3,8 @@ whose chunk score is the mean over windows of frames: the DAE-DNN and the CGRNN.
 
 Their authors trained each window as a sample carrying its chunk's tags (DAE-DNN: 91
 bottleneck frames every 7 frames, CGRNN: 33 frames every 10), shuffled across chunks,
-in batches of windows. Here the window model of the family
-(:data:`kerastag.names.FRAME_WINDOW_FAMILIES`) shares the chunk model's layers, so
+in batches of windows. Here the window model of the family (its declaration's
+``frame_window_trainer``, :mod:`kerastag.families`) shares the chunk model's layers, so
 fitting it trains the saved chunk model, which still scores a chunk as the mean over its
 windows (at the builder's ``window_hop``). Early stopping reads the validation chunks'
 windows; the holdout split chunks (:meth:`TaggingTask._split`), so a chunk's windows are
@@ -19,14 +19,18 @@ import numpy as np
 
 from kerastag.config import ExperimentConfig, RowConfig
 from kerastag.errors import ConfigError, ModelError
-from kerastag.names import FRAME_WINDOW_FAMILIES, resolve
+from kerastag.families import family as declared_family
 
 
 def window_trainer(family: str, model, where: str):
     """The family's :class:`kerastag.models.dcase2016.FrameWindowTrainer` for ``model``;
-    a model without windows is a ConfigError naming ``where``."""
+    a model without windows, or a family declaring no frame-window training, is a
+    ConfigError naming ``where``."""
+    declared = declared_family(family)
+    if not declared.frame_windows:
+        raise ConfigError(f"{where}: {declared.refusal('frame-window training')}")
     try:
-        return resolve(FRAME_WINDOW_FAMILIES[family])(model)
+        return declared.hook("frame_window_trainer")(model)
     except ModelError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 

@@ -1,4 +1,5 @@
-"""Tagging audio files with a saved paper-A model: the CRNN or a Table 1 baseline.
+"""Tagging audio files with a saved paper-A model: the CRNN, a Table 1 baseline or any
+family whose declaration (:mod:`kerastag.families`) says it predicts window by window.
 
 A clip of any sample rate is resampled to the model's feature rate. Clips are scored in
 consecutive 4 s windows (the model's window, ``chunk_seconds``), cut exactly as in
@@ -9,11 +10,12 @@ anywhere in the clip), the score the run's out-of-fold predictions give the same
 Frame-level outputs of the CRNN's windows, laid end to end, give the localization and
 attention curves of the plots.
 
-Table 1's baselines are scored the same way on their own inputs (MFCC frames of the mono
-file for the DAE-DNN and the MFCC-GMM; the log-mel + IMD of the stereo 48 kHz file, the
-file CHiME-Home calls ``<chunk>.48kHz.wav``, for the CGRNN and ATT-LOC). They have no
-frame outputs to plot. The MFCC-GMM's scores are log-likelihood ratios, not
-probabilities: a tag is present when its ratio is at least 0 (equal likelihoods).
+A family without frame outputs (Table 1's baselines, a new family) is scored the same way
+on its own input (MFCC frames of the mono file for the DAE-DNN and the MFCC-GMM; the
+log-mel + IMD of the stereo 48 kHz file, the file CHiME-Home calls ``<chunk>.48kHz.wav``,
+for the CGRNN and ATT-LOC); it has no frame outputs to plot. A family declaring
+log-likelihood-ratio scores (the MFCC-GMM) has a tag present when its ratio is at least 0
+(equal likelihoods).
 """
 
 from __future__ import annotations
@@ -26,10 +28,14 @@ import pandas as pd
 
 from kerastag.audio import load_audio
 from kerastag.config import features_from_data
-from kerastag.errors import AudioError, ModelError
+from kerastag.errors import AudioError, ConfigError, ModelError
+from kerastag.families import ModelFamily, family
 from kerastag.features.windows import Windowed
 from kerastag.formats.model_file import load_model, read_metadata
-from kerastag.names import FAMILY_INPUTS
+
+#: What a family declaring no frame outputs is refused for --plot and --events.
+NO_FRAME_OUTPUTS = {"--plot": "frame-level outputs (--plot draws them)",
+                    "--events": "frame-level outputs (--events needs frame scores)"}
 
 
 @dataclasses.dataclass
@@ -43,19 +49,32 @@ class ClipPrediction:
     attention: np.ndarray       # (frames, classes)
 
 
-def load_tagger(model_path: Path):
-    """(model, frame-level model, metadata, feature spec) of a saved paper-A CRNN."""
-    from kerastag.models.crnn import frame_level_model
+def declared_family(model_path: Path, metadata: dict) -> ModelFamily:
+    """The declaration of the saved model's family; one that is not registered, or that
+    declares no tagging or no window-wise predict, is a one-line ModelError."""
+    try:
+        declared = family(metadata.get("family", "crnn_attloc"), f"{model_path}: family")
+    except ConfigError as exc:
+        raise ModelError(str(exc)) from None
+    if "tagging" not in declared.tasks:
+        raise ModelError(f"{model_path}: {declared.task_refusal('tagging')}")
+    if not declared.window_predict:
+        raise ModelError(f"{model_path}: {declared.refusal('window-wise predict')}")
+    return declared
 
+
+def load_tagger(model_path: Path, *, purpose: str = "--plot"):
+    """(model, frame-level model, metadata, feature spec) of a saved tagger whose family
+    declares frame outputs; another is a one-line ModelError naming ``purpose``."""
     metadata = read_metadata(model_path, required=("task", "classes", "features"))
     if metadata.get("task") != "tagging":
         raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
-    family = metadata.get("family", "crnn_attloc")
-    if family != "crnn_attloc":
-        raise ModelError(f"{model_path}: the {family} baseline has no frame-level outputs; "
-                         f"frame outputs (--events, --plot) need paper A's CRNN")
+    declared = declared_family(model_path, metadata)
+    if not declared.events:
+        raise ModelError(f"{model_path}: {declared.refusal(NO_FRAME_OUTPUTS[purpose])}")
     model = load_model(model_path)
-    return model, frame_level_model(model), metadata, features_from_data(metadata["features"]).spec()
+    return (model, declared.hook("frame_model")(model), metadata,
+            features_from_data(metadata["features"]).spec())
 
 
 def load_event_tagger(model_path: Path):
@@ -65,7 +84,7 @@ def load_event_tagger(model_path: Path):
     if metadata["task"] != "tagging":
         raise ModelError(f"{model_path}: --events needs a tagger with frame outputs (paper "
                          f"A's CRNN); this {metadata['task']} model has clip outputs only")
-    _, frame_model, metadata, spec = load_tagger(model_path)
+    _, frame_model, metadata, spec = load_tagger(model_path, purpose="--events")
     return frame_model, metadata, spec
 
 
@@ -85,16 +104,18 @@ def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPre
 
 def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5,
                   plot_dir: Path | None = None, names: list[str] | None = None) -> pd.DataFrame:
-    """Paper-A tagging: the tags over ``threshold``; optional plots per clip (the CRNN).
+    """Paper-A tagging: the tags over ``threshold``; optional plots per clip (a family
+    with frame outputs).
 
     Every file is scored before the first plot is written, so a bad file stops the
     command without leaving some plots behind. ``names`` name the plots
     (:func:`kerastag.predict.output_stems`; default: the files' names).
     """
     metadata = read_metadata(model_path, required=("task", "classes", "features"))
-    if metadata.get("family", "crnn_attloc") != "crnn_attloc":
-        return _predict_baseline_files(model_path, metadata, files, threshold=threshold,
-                                       plot_dir=plot_dir)
+    declared = declared_family(model_path, metadata)
+    if not declared.events:
+        return _predict_clip_files(model_path, metadata, declared, files, threshold=threshold,
+                                   plot_dir=plot_dir)
     _, frame_model, metadata, spec = load_tagger(model_path)
     classes = metadata["classes"]
     results = [predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
@@ -113,21 +134,19 @@ def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5
     return pd.DataFrame.from_records(records)
 
 
-def _predict_baseline_files(model_path: Path, metadata: dict, files: list[Path], *,
-                            threshold: float, plot_dir: Path | None) -> pd.DataFrame:
-    """A Table 1 baseline's clip scores (see the module docstring)."""
-    family = metadata["family"]
-    if family not in FAMILY_INPUTS:
-        raise ModelError(f"{model_path}: unknown model family {family!r} for tagging")
+def _predict_clip_files(model_path: Path, metadata: dict, declared: ModelFamily,
+                        files: list[Path], *, threshold: float,
+                        plot_dir: Path | None) -> pd.DataFrame:
+    """Clip scores of a family without frame outputs (see the module docstring)."""
     if plot_dir is not None:
-        raise ModelError(f"{model_path}: --plot draws the CRNN's frame-level outputs, which "
-                         f"the {family} baseline does not have")
+        raise ModelError(f"{model_path}: {declared.refusal(NO_FRAME_OUTPUTS['--plot'])}")
     model = load_model(model_path)
     spec = features_from_data(metadata["features"]).spec()
     chunk = metadata.get("chunk_seconds", 4.0)
-    scores = np.stack([baseline_clip_scores(model, spec, path, chunk, family) for path in files])
-    if family == "dcase2016_gmm":
-        threshold = 0.0  # log-likelihood ratios: present when at least as likely
+    scores = np.stack([baseline_clip_scores(model, spec, path, chunk, declared.name)
+                       for path in files])
+    if declared.scores != "probabilities":
+        threshold = declared.decision_threshold  # e.g. log-likelihood ratios: 0
     classes = metadata["classes"]
     frame = pd.DataFrame(scores.round(4), columns=list(classes))
     frame.insert(0, "file", [str(path) for path in files])
@@ -136,12 +155,12 @@ def _predict_baseline_files(model_path: Path, metadata: dict, files: list[Path],
 
 
 def baseline_clip_scores(model, spec, path: Path, chunk_seconds: float, family: str) -> np.ndarray:
-    """``(classes,)`` clip scores of a Table 1 baseline: its input computed on each 4 s
-    window of the file (zero-padded), the maximum over windows."""
+    """``(classes,)`` clip scores of a model without frame outputs: its input computed on
+    each 4 s window of the file (zero-padded), the maximum over windows."""
     stereo = spec.channels == 2
     wave = load_audio(path, sample_rate=spec.sample_rate, mono=not stereo)
     if stereo and wave.shape[0] != 2:
-        raise AudioError(f"{path}: the {family} baseline reads a stereo file (its input is "
+        raise AudioError(f"{path}: model.type {family} reads a stereo file (its input is "
                          f"the log-mel + inter-channel magnitude difference, from CHiME-Home's "
                          f"<chunk>.48kHz.wav); this file has {wave.shape[0]} channel(s)")
     features = Windowed(spec, chunk_seconds).compute(wave)

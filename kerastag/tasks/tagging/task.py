@@ -39,7 +39,7 @@ from kerastag.formats.eer_table import EerRow, format_eer_table, write_eer_table
 from kerastag.loading import (ClipWindows, compute_features, multi_hot, prepare_dataset,
                               stack_windows, stream_paths)
 from kerastag.metrics import eer_per_tag, summarize_eer
-from kerastag.names import FAMILY_INPUTS, SILENCE_TARGET
+from kerastag.names import SILENCE_TARGET
 from kerastag.plots import plot_histories
 from kerastag.reference_results import compares_with_paper_a
 from kerastag.runner.task import Unit, UnitResult, folds_to_run
@@ -83,16 +83,16 @@ class TaggingTask:
 
     def row_features(self, row):
         """The row's ``features:`` section: the row's own (a type takes its defaults),
-        else its baseline family's input (:data:`kerastag.names.FAMILY_INPUTS`), else the
-        config's."""
+        else its family's declared input (``default_input``, :mod:`kerastag.families`), else
+        the config's."""
         where = f"rows[{self.config.rows.index(row)}].features"
         if isinstance(row.features, str):
             return from_dict(feature_section(row.features), {"type": row.features}, where)
         if row.features is not None:
             return row.features
-        if self.family(row) in FAMILY_INPUTS:
-            data = FAMILY_INPUTS[self.family(row)]
-            return from_dict(feature_section(data["type"]), dict(data), where)
+        default = self.config.family_of(row).default_input
+        if default is not None:
+            return from_dict(feature_section(default["type"]), dict(default), where)
         return self.config.features
 
     def x_of(self, data: TaggingData, row) -> np.ndarray:
@@ -213,8 +213,7 @@ class TaggingTask:
 
         seed = unit_seed(self.config.seed, unit.row.name, unit.name)
         split, test = self._split(data, unit, seed)
-        model, history = train_tagger(self.config, unit.row, split, seed=seed,
-                                      family=self.family(unit.row))
+        model, history = train_tagger(self.config, unit.row, split, seed=seed)
         return UnitResult(model, history, self._predictions(data, unit, test, model))
 
     def rescore(self, data: TaggingData, unit: Unit, model) -> dict[str, np.ndarray]:
@@ -298,7 +297,7 @@ class TaggingTask:
         windows = self.windows_of(data, unit.row)
         test_windows = windows.of(test)
         x = windows.x[test_windows]
-        if hasattr(model, "frame_scores"):  # the GMM baseline, not a Keras model
+        if not self.config.family_of(unit.row).keras_model:  # scores in numpy (the GMM's)
             scores = model.predict(x) if len(x) else np.zeros((0, data.y.shape[1]), np.float32)
         else:
             scores = predict_scores(model, x, self.config.training_of(unit.row).batch_size)

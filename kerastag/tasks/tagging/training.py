@@ -1,13 +1,14 @@
 """Paper A's training: a tagger fitted on one fold with the row's sample mixing.
 
-The model family is the row's ``network`` or the config's ``model.type``: paper A's CRNN
-with attention and localization heads (``crnn_attloc``, configured by the ``model:``
-section), a Table 1 baseline (:mod:`kerastag.tasks.tagging.baselines`: the DAE-DNN's
-pretraining, the challenge's GMM; :mod:`kerastag.tasks.tagging.frame_windows`: the
-DAE-DNN and CGRNN trained one window of frames at a time, as their authors did), or any family registered in
-:data:`kerastag.names.MODEL_FAMILIES`, whose builder takes ``(input_shape, n_classes,
-**model.args[family], **row.args)`` and returns a model with sigmoid outputs
-``(batch, n_classes)``. A row's ``training`` overrides apply throughout."""
+The model family is the row's ``network`` or the config's ``model.type``, and its
+declaration (:mod:`kerastag.families`) says how it is built and trained: from the
+``model:`` section (paper A's CRNN) or from ``(input_shape, n_classes,
+**model.args[family], **row.args)`` (any other family; a model with sigmoid outputs
+``(batch, n_classes)``), with the training data's input statistics, a pretraining hook
+(the DAE-DNN's auto-encoder), a fitting hook replacing gradient descent (the challenge's
+GMM), or one window of frames at a time (:mod:`kerastag.tasks.tagging.frame_windows`:
+the DAE-DNN and CGRNN, as their authors did). A row's ``training`` overrides apply
+throughout."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 from kerastag.config import ExperimentConfig, RowConfig
 from kerastag.errors import ConfigError, ModelError
 from kerastag.fitting import compile_model, distribution_strategy, fit, start_unit, steps_per_epoch
-from kerastag.names import MODEL_FAMILIES, resolve
+from kerastag.families import ModelFamily
 
 
 @dataclasses.dataclass
@@ -62,22 +63,22 @@ def build_crnn(config: ExperimentConfig, x_train: np.ndarray, n_classes: int):
     return model
 
 
-def build_family(config: ExperimentConfig, family: str, row: RowConfig, x_train: np.ndarray,
-                 n_classes: int):
-    """A registered model family for ``(frames, mels)`` inputs, compiled with binary
+def build_family(config: ExperimentConfig, family: ModelFamily, row: RowConfig,
+                 x_train: np.ndarray, n_classes: int):
+    """A declared model family for ``(frames, mels)`` inputs, compiled with binary
     cross-entropy; a bad builder argument is a ConfigError naming the config key."""
     import keras
 
-    from kerastag.tasks.tagging.baselines import DAE_PRETRAINING, family_args, split_settings
+    from kerastag.tasks.tagging.baselines import family_args, split_settings
 
-    kwargs = family_args(config, family, row)
-    if family == "dae_dnn":
-        kwargs, _ = split_settings(kwargs, DAE_PRETRAINING)
+    kwargs = family_args(config, family.name, row)
+    if family.settings is not None:
+        kwargs, _ = split_settings(kwargs, family.hook("settings"))
     with distribution_strategy().scope():
         try:
-            model = resolve(MODEL_FAMILIES[family])(tuple(x_train.shape[1:]), n_classes, **kwargs)
+            model = family.hook("builder")(tuple(x_train.shape[1:]), n_classes, **kwargs)
         except (TypeError, ModelError) as exc:
-            raise ConfigError(f"model.args.{family}: {exc}") from None
+            raise ConfigError(f"model.args.{family.name}: {exc}") from None
         compile_model(model, config, loss=keras.losses.BinaryCrossentropy(),
                       metrics=[keras.metrics.BinaryAccuracy(name="accuracy")],
                       steps_per_epoch=steps_per_epoch(len(x_train), config.training.batch_size))
@@ -85,19 +86,20 @@ def build_family(config: ExperimentConfig, family: str, row: RowConfig, x_train:
 
 
 def build_tagger(config: ExperimentConfig, row: RowConfig, x_train: np.ndarray, n_classes: int):
-    """The row's model: paper A's CRNN (``crnn_attloc``) or another registered family."""
-    from kerastag.tasks.tagging.baselines import STANDARDISED_FAMILIES, input_statistics
+    """The row's model, built as its family declares: from the ``model:`` section (paper
+    A's CRNN) or from the family's ``args``, with the training data's input statistics
+    when it standardises its input."""
+    from kerastag.tasks.tagging.baselines import input_statistics
 
-    family = row.network or config.model.type
-    if family == "crnn_attloc":
+    family = config.family_of(row)
+    if family.args == "model":
         return build_crnn(config, x_train, n_classes)
-    if family in STANDARDISED_FAMILIES:
+    if family.standardise_input:
         row = dataclasses.replace(row, args=input_statistics(x_train) | dict(row.args))  # type: ignore[arg-type]
     return build_family(config, family, row, x_train, n_classes)
 
 
-def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed: int,
-                 family: str | None = None):
+def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed: int):
     """Fit the row's tagger on one split with the row's sample mixing.
 
     Returns:
@@ -106,31 +108,31 @@ def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed
     """
     from kerastag.mixing import MixingSpec
     from kerastag.pipeline import evaluation_dataset, training_dataset
-    from kerastag.tasks.tagging import baselines
 
     frame_windows = config.samples_of(row) == "frame_windows"
     config = dataclasses.replace(config, training=config.training_of(row))
-    family = family or row.network or config.model.type
-    if family == "dcase2016_gmm":
-        return baselines.fit_gmm(config, row, split, seed=seed)
+    family = config.family_of(row)
+    if family.fit is not None:
+        return family.hook("fit")(config, row, split, seed=seed)
     start_unit(config, seed)
     t = config.training
     model = build_tagger(config, row, split.x_train, split.y_train.shape[1])
     source = config.init_from_of(row)
-    if family == "dae_dnn" and source is None:  # a fine-tuned DAE-DNN starts from its source
-        baselines.pretrain_dae(config, row, model, split.x_train, seed=seed,
-                               frame_windows=frame_windows)
+    if family.pretrain is not None and source is None:  # a fine-tuned model starts from its source
+        family.hook("pretrain")(config, row, model, split.x_train, seed=seed,
+                                frame_windows=frame_windows)
     if frame_windows:
         from kerastag.tasks.tagging.frame_windows import fit_frame_windows
 
-        tune = None if source is None else functools.partial(fine_tune, config, row, family,
+        tune = None if source is None else functools.partial(fine_tune, config, row, family.name,
                                                              model, source)
-        return fit_frame_windows(config, row, family, model, split, seed=seed, fine_tune=tune)
+        return fit_frame_windows(config, row, family.name, model, split, seed=seed,
+                                 fine_tune=tune)
     train = training_dataset(split.x_train, split.y_train, batch_size=t.batch_size,
                              mixing=MixingSpec(row.mixing, row.alpha), seed=seed)
     val = evaluation_dataset(split.x_val, split.y_val, batch_size=t.batch_size)
     if source is not None:
-        return fine_tune(config, row, family, model, source, train, val, len(split.x_train))
+        return fine_tune(config, row, family.name, model, source, train, val, len(split.x_train))
     return fit(model, config, train, val)
 
 
