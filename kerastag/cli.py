@@ -339,7 +339,7 @@ def _refuse_event_options(*names: str) -> None:
 
 @main.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
+@click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)),
               required=True, help="The artifact: TensorFlow SavedModel, ONNX or LiteRT.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Folder to write: the artifact and metadata.json.")

@@ -154,8 +154,49 @@ LR_SCHEDULES = ("none", "plateau", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 ENGINES = ("local", "ray")
 """Where a run's units train: one after another in this process, or as Ray tasks."""
-#: ``kerastag export --format`` (artifacts in :data:`kerastag.export.ARTIFACTS`).
-EXPORT_FORMATS = ("saved_model", "onnx", "litert")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportFormat:
+    """What ``kerastag export --format NAME`` writes and how a deployment runs it.
+
+    Attributes:
+        artifact: the file (or folder) name of the artifact inside the export folder.
+        convert: ``"module:function"`` of ``(deployed keras.Model, artifact Path) -> None``,
+            writing the artifact (the model takes ``(batch, samples)`` float32 audio).
+        signature: ``"module:function"`` of ``(artifact Path) -> {"inputs": [...],
+            "outputs": [...]}`` read back from the written artifact (entries ``name``,
+            ``shape`` with ``None`` for free sizes, ``dtype``).
+        runtime: ``"module:function"`` of ``(artifact Path, signature, threads) ->
+            run(audio) -> {output name: array}`` in the format's own runtime.
+        requires: modules the converter imports (checked before anything is written).
+        unrolled_recurrence: the tagger's recurrent layers are unrolled over the window's
+            frames first (a runtime without a loop op: LiteRT).
+    """
+
+    artifact: str
+    convert: str
+    signature: str
+    runtime: str
+    requires: tuple[str, ...] = ()
+    unrolled_recurrence: bool = False
+
+
+#: ``kerastag export --format`` -> the format (:mod:`kerastag.export`).
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    "saved_model": ExportFormat(
+        artifact="saved_model", convert="kerastag.export.converters:saved_model",
+        signature="kerastag.export.signatures:saved_model_signature",
+        runtime="kerastag.export.runtimes:LOADERS.saved_model"),
+    "onnx": ExportFormat(
+        artifact="model.onnx", convert="kerastag.export.converters:onnx",
+        signature="kerastag.export.signatures:onnx_signature",
+        runtime="kerastag.export.runtimes:LOADERS.onnx", requires=("tf2onnx", "onnx")),
+    "litert": ExportFormat(
+        artifact="model.tflite", convert="kerastag.export.converters:litert",
+        signature="kerastag.export.signatures:litert_signature",
+        runtime="kerastag.export.runtimes:LOADERS.litert", unrolled_recurrence=True),
+}
 #: ``kerastag calibrate --criterion``: a tag's threshold at the equal-error point of its
 #: ROC curve (:func:`kerastag.metrics.eer_threshold`) or at its best F1
 #: (:func:`kerastag.metrics.max_f1_threshold`).

@@ -7,12 +7,13 @@ from pathlib import Path
 from kerastag.errors import ModelError
 
 
-def deploy_model_for(model_path: Path, *, for_litert: bool = False):
+def deploy_model_for(model_path: Path, *, unrolled_recurrence: bool = False):
     """``(deployed keras.Model, info)`` of a saved paper-A CRNN or paper-B network.
 
     ``info`` holds ``task``, ``family``, ``classes``, ``sample_rate``, ``features`` (the
     spec's ``to_dict()``), ``window_seconds``, ``frame_hop_seconds`` (taggers) and
-    ``outputs`` (name -> meaning).
+    ``outputs`` (name -> meaning). ``unrolled_recurrence`` (the export format's): a
+    tagger's recurrent layers unrolled over the window's frames (LiteRT).
 
     Raises:
         ModelError: not a kerastag Keras model, or one whose input has no front end.
@@ -22,7 +23,7 @@ def deploy_model_for(model_path: Path, *, for_litert: bool = False):
     metadata = read_metadata(model_path, required=("task", "classes", "features"))
     task = metadata["task"]
     if task == "tagging":
-        deployed, info = _tagger(model_path, metadata, for_litert)
+        deployed, info = _tagger(model_path, metadata, unrolled_recurrence)
     elif task == "classification":
         deployed, info = _classifier(model_path, metadata)
     else:
@@ -62,7 +63,7 @@ def _spec(metadata):
     return features_from_data(metadata["features"]).spec()
 
 
-def _tagger(model_path: Path, metadata: dict, for_litert: bool):
+def _tagger(model_path: Path, metadata: dict, unrolled_recurrence: bool):
     from kerastag.formats.model_file import load_model
     from kerastag.models.deploy import build_tagging_deploy_model, static_unrolled
 
@@ -74,7 +75,7 @@ def _tagger(model_path: Path, metadata: dict, for_litert: bool):
     spec = _spec(metadata)
     model = load_model(model_path)
     window = int(round(metadata.get("chunk_seconds", 4.0) * spec.sample_rate))
-    if for_litert:
+    if unrolled_recurrence:
         model = static_unrolled(model, spec.n_frames(window))
     deployed = build_tagging_deploy_model(model, spec, window_samples=window)
     info = _info(metadata, spec, window_seconds=window / spec.sample_rate)
