@@ -175,14 +175,15 @@ def data_check(directory, layout, single_label):
 
 
 @data.command("download")
-@click.argument("name", type=click.Choice(["chime-home", "fsdkaggle2018"]))
+@click.argument("name", type=LAYOUT_CHOICES)
 @click.option("--to", "to_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--url", default=None,
               help="Override the source: the archive URL (chime-home) or a base URL the file "
                    "names are appended to (fsdkaggle2018). file:// URLs work too.")
 @friendly_errors
 def data_download(name, to_dir, url):
-    """Download, verify (md5) and unpack dataset NAME; resumes a partial download."""
+    """Download, verify (md5) and unpack dataset NAME (a layout that declares a download
+    source); resumes a partial download."""
     from kerastag.datasets.download import download_dataset
 
     root = download_dataset(name, to_dir, url=url, progress=True)

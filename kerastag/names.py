@@ -41,11 +41,13 @@ PREDICTORS: dict[str, str] = {
 #: a dataset's class may not take one of these names.
 SCORES_COLUMNS: tuple[str, ...] = ("file", "tags")
 
-#: ``dataset.layout`` -> reader ``(path, *, problems=None, ...) -> Dataset``.
-LAYOUTS: dict[str, str] = {
-    "chime-home": "kerastag.datasets.chime_home:read_chime_home",
-    "fsdkaggle2018": "kerastag.datasets.fsdkaggle2018:read_fsdkaggle2018",
-    "csv": "kerastag.datasets.csv_layout:read_csv_dataset",
+#: ``dataset.layout`` -> its declaration, a :class:`kerastag.datasets.layout.DatasetLayout`
+#: (reader, detection rule, audio formats, folds, download source); a plug-in may put the
+#: declaration itself here instead of ``"module:attribute"``.
+LAYOUTS: dict[str, object] = {
+    "chime-home": "kerastag.datasets.chime_home:DECLARATION",
+    "fsdkaggle2018": "kerastag.datasets.fsdkaggle2018:DECLARATION",
+    "csv": "kerastag.datasets.csv_layout:DECLARATION",
 }
 
 #: Layouts with a built-in demo generator.

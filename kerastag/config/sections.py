@@ -43,12 +43,19 @@ class DatasetConfig:
     def __post_init__(self):
         _check_choice("dataset.layout", self.layout, names.LAYOUTS)
         _check_choice("dataset.development_list", self.development_list, names.DEVELOPMENT_LISTS)
-        if self.development_list != "refined" and self.layout != "chime-home":
+        if (self.development_list != "refined"
+                and "development_list" not in self.declaration().options):
             raise ConfigError(f"dataset.development_list: {self.development_list!r} is a "
                               f"CHiME-Home list; layout {self.layout!r} has none (remove the key)")
         if self.demo_clips is not None:
             check_int("dataset.demo_clips", self.demo_clips, minimum=10, error=ConfigError)
         check_int("dataset.demo_seed", self.demo_seed, minimum=0, error=ConfigError)
+
+    def declaration(self):
+        """The layout's :class:`~kerastag.datasets.layout.DatasetLayout` (its folds, options)."""
+        from kerastag.datasets.layout import get_layout
+
+        return get_layout(self.layout)
 
 
 
@@ -176,8 +183,8 @@ class TrainingConfig:
                      error=ConfigError)
         check_number("training.validation_fraction", self.validation_fraction, above=0, below=1,
                      error=ConfigError)
-        for index, fold in enumerate(self.folds or ()):
-            check_int(f"training.folds[{index}]", fold, minimum=0, maximum=4, error=ConfigError)
+        for index, fold in enumerate(self.folds or ()):  # the layout's count: ExperimentConfig
+            check_int(f"training.folds[{index}]", fold, minimum=0, error=ConfigError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -352,6 +359,17 @@ class ExperimentConfig:
         dupes = sorted({n for n in row_names if row_names.count(n) > 1})
         if dupes:
             raise ConfigError(f"rows: duplicate row {dupes[0]!r}")
+        self._check_folds()
+
+    def _check_folds(self) -> None:
+        """Every fold a training section names is one of the dataset layout's."""
+        n_folds = self.dataset.declaration().n_folds
+        sections = [("training", self.training)] + [
+            (f"rows[{index}].training", self.training_of(row)) for index, row in enumerate(self.rows)]
+        for where, training in sections:
+            for index, fold in enumerate(training.folds or ()):
+                check_int(f"{where}.folds[{index}]", fold, minimum=0, maximum=n_folds - 1,
+                          error=ConfigError)
 
     def _check_samples(self, row: RowConfig, where: str) -> None:
         """The row's training keys are valid, and ``samples: frame_windows`` only on a
