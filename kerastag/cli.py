@@ -212,12 +212,13 @@ def features_command(config_path):
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder (default: runs/<config name>/).")
-@click.option("--engine", type=click.Choice(ENGINES), default=None,
+@click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
               help="Where units train: 'local' (this process, the default) or 'ray' "
                    "(Ray tasks; overrides execution.engine).")
 @click.option("--address", default=None,
               help="Ray cluster to join: 'auto' or HOST:PORT (default: a private Ray here).")
-@click.option("--cpus-per-unit", type=float, default=None, help="CPUs each unit declares to Ray.")
+@click.option("--cpus-per-unit", type=float, default=None,
+              help="CPUs each unit declares to Ray (execution.ray.cpus_per_unit).")
 @click.option("--gpus-per-unit", type=float, default=None,
               help="GPUs each unit declares to Ray; a fraction packs several units per GPU.")
 @friendly_errors
@@ -229,15 +230,18 @@ def run_command(config_path, out_dir, engine, address, cpus_per_unit, gpus_per_u
     engine trained them."""
     import dataclasses
 
-    from kerastag.config import ExecutionConfig, config_to_dict, from_dict, load_config
+    from kerastag.config import ExecutionConfig, from_dict, load_config
     from kerastag.runner.run import default_run_dir, run_experiment
 
     config = load_config(config_path)
-    overrides = {key: value for key, value in
-                 {"engine": engine, "address": address, "cpus_per_unit": cpus_per_unit,
-                  "gpus_per_unit": gpus_per_unit}.items() if value is not None}
-    if overrides:
-        execution = {**config_to_dict(config.execution), **overrides}
+    ray = {key: value for key, value in {"address": address, "cpus_per_unit": cpus_per_unit,
+                                         "gpus_per_unit": gpus_per_unit}.items()
+           if value is not None}
+    if engine is not None or ray:
+        execution = config.execution.to_data()
+        execution["engine"] = engine or execution["engine"]
+        if ray:
+            execution["ray"] = {**execution.get("ray", {}), **ray}
         config = dataclasses.replace(config, execution=from_dict(ExecutionConfig, execution,
                                                                  "execution"))
     out_dir = out_dir or default_run_dir(config)

@@ -154,8 +154,31 @@ PROTOCOLS = ("crossval", "evaluation")
 INPUT_NORMS = ("dataset", "batchnorm", "none")
 LR_SCHEDULES = ("none", "plateau", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-ENGINES = ("local", "ray")
-"""Where a run's units train: one after another in this process, or as Ray tasks."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineEntry:
+    """An engine that trains a run's units (``execution.engine``).
+
+    Attributes:
+        engine: ``"module:Class"`` of a :class:`kerastag.runner.engines.Engine`, made as
+            ``Class(settings, threads=...)``.
+        settings: ``"module:Dataclass"`` of its ``execution.<name>`` section, which
+            validates its keys when the config is loaded (keep its module TensorFlow-free).
+    """
+
+    engine: str
+    settings: str
+
+
+#: ``execution.engine`` / ``--engine`` -> the engine: this process, one unit after another,
+#: or Ray tasks.
+ENGINES: dict[str, EngineEntry] = {
+    "local": EngineEntry(engine="kerastag.runner.engines:LocalEngine",
+                         settings="kerastag.config.execution:LocalSettings"),
+    "ray": EngineEntry(engine="kerastag.runner.ray_engine:RayEngine",
+                       settings="kerastag.config.execution:RaySettings"),
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -199,6 +199,10 @@ def test_registry_lists_both_datasets_with_published_checksums():
 def test_unknown_dataset_lists_valid_names(tmp_path):
     with pytest.raises(DownloadError, match="'esc50'.*chime-home, fsdkaggle2018"):
         download_dataset("esc50", tmp_path)
+    with pytest.raises(DownloadError, match="^unknown dataset 'csv'; expected one of: "
+                                           "chime-home, fsdkaggle2018$"):
+        download_dataset("csv", tmp_path)  # a layout, but one without a download source
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- good paths
