@@ -23,7 +23,26 @@ from kerastag import __version__
 from kerastag.errors import ConfigError, KerastagError
 from kerastag.names import CALIBRATION_CRITERIA, DEMO_LAYOUTS, ENGINES, EXPORT_FORMATS, LAYOUTS
 
-LAYOUT_CHOICES = click.Choice(list(LAYOUTS))
+
+
+class RegistryChoice(click.Choice):
+    """A choice among the names of a table of :mod:`kerastag.names`, read when the command
+    runs, so a name a plug-in registers is a valid choice too."""
+
+    def __init__(self, table: dict):
+        self.table = table
+        super().__init__(list(table))
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.table)
+
+    @choices.setter
+    def choices(self, _value) -> None:  # click's __init__ sets it; the table is the truth
+        pass
+
+
+LAYOUT_CHOICES = RegistryChoice(LAYOUTS)
 DEMO_LAYOUT_CHOICES = click.Choice(list(DEMO_LAYOUTS))
 
 
@@ -212,7 +231,7 @@ def features_command(config_path):
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder (default: runs/<config name>/).")
-@click.option("--engine", type=click.Choice(list(ENGINES)), default=None,
+@click.option("--engine", type=RegistryChoice(ENGINES), default=None,
               help="Where units train: 'local' (this process, the default) or 'ray' "
                    "(Ray tasks; overrides execution.engine).")
 @click.option("--address", default=None,
@@ -344,7 +363,7 @@ def _refuse_event_options(*names: str) -> None:
 
 @main.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(list(EXPORT_FORMATS)),
+@click.option("--format", "fmt", type=RegistryChoice(EXPORT_FORMATS),
               required=True, help="The artifact: TensorFlow SavedModel, ONNX or LiteRT.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Folder to write: the artifact and metadata.json.")
