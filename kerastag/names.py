@@ -5,9 +5,11 @@ spelled once. Each table maps a name to where its implementation lives
 (``"package.module:attribute"``), resolved only when used (:func:`resolve`): reading
 this module imports nothing heavy, so ``kerastag --help`` and config loading stay fast.
 
-Adding an entry is how a new task, model family, feature type, dataset layout or
-mixing mode plugs in (``docs/architecture.md`` has the recipes); a test may add one for
-its own duration with ``monkeypatch.setitem``.
+Adding an entry is how a new task, model family, feature type, dataset layout, mixing
+mode, engine or export format plugs in (``docs/architecture.md`` has the recipes); a test
+may add one for its own duration with ``monkeypatch.setitem``. The CLI reads the tables
+when a command runs, so a plug-in's name is a valid ``--layout``, ``--engine`` or
+``--format``.
 """
 
 from __future__ import annotations

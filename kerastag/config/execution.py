@@ -101,7 +101,8 @@ class ExecutionConfig:
     def settings(self, engine: str | None = None) -> Any:
         """The section of ``engine`` (default: the one that runs), its defaults if absent."""
         engine = engine or self.engine
-        return dict(self.engines).get(engine) or settings_class(engine)()
+        given = dict(self.engines).get(engine)
+        return settings_class(engine)() if given is None else given
 
     def unit_threads(self) -> int | None:
         """TensorFlow intra-op threads for one unit (None: TensorFlow's default)."""
