@@ -23,7 +23,26 @@ from kerastag import __version__
 from kerastag.errors import ConfigError, KerastagError
 from kerastag.names import CALIBRATION_CRITERIA, DEMO_LAYOUTS, ENGINES, EXPORT_FORMATS, LAYOUTS
 
-LAYOUT_CHOICES = click.Choice(list(LAYOUTS))
+
+
+class RegistryChoice(click.Choice):
+    """A choice among the names of a table of :mod:`kerastag.names`, read when the command
+    runs, so a name a plug-in registers is a valid choice too."""
+
+    def __init__(self, table: dict):
+        self.table = table
+        super().__init__(list(table))
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        return tuple(self.table)
+
+    @choices.setter
+    def choices(self, _value) -> None:  # click's __init__ sets it; the table is the truth
+        pass
+
+
+LAYOUT_CHOICES = RegistryChoice(LAYOUTS)
 DEMO_LAYOUT_CHOICES = click.Choice(list(DEMO_LAYOUTS))
 
 
@@ -175,14 +194,15 @@ def data_check(directory, layout, single_label):
 
 
 @data.command("download")
-@click.argument("name", type=click.Choice(["chime-home", "fsdkaggle2018"]))
+@click.argument("name", type=LAYOUT_CHOICES)
 @click.option("--to", "to_dir", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--url", default=None,
               help="Override the source: the archive URL (chime-home) or a base URL the file "
                    "names are appended to (fsdkaggle2018). file:// URLs work too.")
 @friendly_errors
 def data_download(name, to_dir, url):
-    """Download, verify (md5) and unpack dataset NAME; resumes a partial download."""
+    """Download, verify (md5) and unpack dataset NAME (a layout that declares a download
+    source); resumes a partial download."""
     from kerastag.datasets.download import download_dataset
 
     root = download_dataset(name, to_dir, url=url, progress=True)
@@ -211,12 +231,13 @@ def features_command(config_path):
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Run folder (default: runs/<config name>/).")
-@click.option("--engine", type=click.Choice(ENGINES), default=None,
+@click.option("--engine", type=RegistryChoice(ENGINES), default=None,
               help="Where units train: 'local' (this process, the default) or 'ray' "
                    "(Ray tasks; overrides execution.engine).")
 @click.option("--address", default=None,
               help="Ray cluster to join: 'auto' or HOST:PORT (default: a private Ray here).")
-@click.option("--cpus-per-unit", type=float, default=None, help="CPUs each unit declares to Ray.")
+@click.option("--cpus-per-unit", type=float, default=None,
+              help="CPUs each unit declares to Ray (execution.ray.cpus_per_unit).")
 @click.option("--gpus-per-unit", type=float, default=None,
               help="GPUs each unit declares to Ray; a fraction packs several units per GPU.")
 @friendly_errors
@@ -228,15 +249,18 @@ def run_command(config_path, out_dir, engine, address, cpus_per_unit, gpus_per_u
     engine trained them."""
     import dataclasses
 
-    from kerastag.config import ExecutionConfig, config_to_dict, from_dict, load_config
+    from kerastag.config import ExecutionConfig, from_dict, load_config
     from kerastag.runner.run import default_run_dir, run_experiment
 
     config = load_config(config_path)
-    overrides = {key: value for key, value in
-                 {"engine": engine, "address": address, "cpus_per_unit": cpus_per_unit,
-                  "gpus_per_unit": gpus_per_unit}.items() if value is not None}
-    if overrides:
-        execution = {**config_to_dict(config.execution), **overrides}
+    ray = {key: value for key, value in {"address": address, "cpus_per_unit": cpus_per_unit,
+                                         "gpus_per_unit": gpus_per_unit}.items()
+           if value is not None}
+    if engine is not None or ray:
+        execution = config.execution.to_data()
+        execution["engine"] = engine or execution["engine"]
+        if ray:
+            execution["ray"] = {**execution.get("ray", {}), **ray}
         config = dataclasses.replace(config, execution=from_dict(ExecutionConfig, execution,
                                                                  "execution"))
     out_dir = out_dir or default_run_dir(config)
@@ -339,7 +363,7 @@ def _refuse_event_options(*names: str) -> None:
 
 @main.command("export")
 @click.argument("model_path", metavar="MODEL", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
+@click.option("--format", "fmt", type=RegistryChoice(EXPORT_FORMATS),
               required=True, help="The artifact: TensorFlow SavedModel, ONNX or LiteRT.")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), required=True,
               help="Folder to write: the artifact and metadata.json.")

@@ -14,15 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from kerastag.config import ExperimentConfig, FeaturesConfig
-from kerastag.datasets import Dataset, audio_format, looks_like, read_dataset
+from kerastag.datasets import Dataset, audio_format, get_layout, looks_like, read_dataset
 from kerastag.errors import DatasetError
 from kerastag.names import DEMO_LAYOUTS, resolve
-
-DOWNLOAD_HINT = {
-    "chime-home": "kerastag data download chime-home --to DIR",
-    "fsdkaggle2018": "kerastag data download fsdkaggle2018 --to DIR",
-}
-
 
 def prepare_dataset(config: ExperimentConfig) -> Dataset:
     """Read the config's dataset, writing the built-in demo first when asked and absent.
@@ -37,7 +31,7 @@ def prepare_dataset(config: ExperimentConfig) -> Dataset:
         make_demo(layout, path, clips=config.dataset.demo_clips, seed=config.dataset.demo_seed,
                   task=config.task)
     if not path.exists():
-        hint = DOWNLOAD_HINT.get(layout)
+        hint = get_layout(layout).download_hint()
         how = f"; get it with '{hint}' and set dataset.path" if hint else ""
         raise DatasetError(f"dataset folder not found: looked for {path} "
                            f"(dataset.path {config.dataset.path!r} in {config.source}){how}")

@@ -5,9 +5,11 @@ spelled once. Each table maps a name to where its implementation lives
 (``"package.module:attribute"``), resolved only when used (:func:`resolve`): reading
 this module imports nothing heavy, so ``kerastag --help`` and config loading stay fast.
 
-Adding an entry is how a new task, feature type, dataset layout or mixing mode plugs in
-(a model family is declared in :mod:`kerastag.families`; ``docs/architecture.md`` has the
-recipes); a test may add one for its own duration with ``monkeypatch.setitem``.
+Adding an entry is how a new task, feature type, dataset layout, mixing mode, engine or
+export format plugs in (a model family is declared in :mod:`kerastag.families`;
+``docs/architecture.md`` has the recipes); a test may add one for its own duration with
+``monkeypatch.setitem``. The CLI reads the tables when a command runs, so a plug-in's name
+is a valid ``--layout``, ``--engine`` or ``--format``.
 """
 
 from __future__ import annotations
@@ -41,11 +43,13 @@ PREDICTORS: dict[str, str] = {
 #: a dataset's class may not take one of these names.
 SCORES_COLUMNS: tuple[str, ...] = ("file", "tags")
 
-#: ``dataset.layout`` -> reader ``(path, *, problems=None, ...) -> Dataset``.
-LAYOUTS: dict[str, str] = {
-    "chime-home": "kerastag.datasets.chime_home:read_chime_home",
-    "fsdkaggle2018": "kerastag.datasets.fsdkaggle2018:read_fsdkaggle2018",
-    "csv": "kerastag.datasets.csv_layout:read_csv_dataset",
+#: ``dataset.layout`` -> its declaration, a :class:`kerastag.datasets.layout.DatasetLayout`
+#: (reader, detection rule, audio formats, folds, download source); a plug-in may put the
+#: declaration itself here instead of ``"module:attribute"``.
+LAYOUTS: dict[str, object] = {
+    "chime-home": "kerastag.datasets.chime_home:DECLARATION",
+    "fsdkaggle2018": "kerastag.datasets.fsdkaggle2018:DECLARATION",
+    "csv": "kerastag.datasets.csv_layout:DECLARATION",
 }
 
 #: Layouts with a built-in demo generator.
@@ -120,10 +124,74 @@ PROTOCOLS = ("crossval", "evaluation")
 INPUT_NORMS = ("dataset", "batchnorm", "none")
 LR_SCHEDULES = ("none", "plateau", "cosine")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
-ENGINES = ("local", "ray")
-"""Where a run's units train: one after another in this process, or as Ray tasks."""
-#: ``kerastag export --format`` (artifacts in :data:`kerastag.export.ARTIFACTS`).
-EXPORT_FORMATS = ("saved_model", "onnx", "litert")
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineEntry:
+    """An engine that trains a run's units (``execution.engine``).
+
+    Attributes:
+        engine: ``"module:Class"`` of a :class:`kerastag.runner.engines.Engine`, made as
+            ``Class(settings, threads=...)``.
+        settings: ``"module:Dataclass"`` of its ``execution.<name>`` section, which
+            validates its keys when the config is loaded (keep its module TensorFlow-free).
+    """
+
+    engine: str
+    settings: str
+
+
+#: ``execution.engine`` / ``--engine`` -> the engine: this process, one unit after another,
+#: or Ray tasks.
+ENGINES: dict[str, EngineEntry] = {
+    "local": EngineEntry(engine="kerastag.runner.engines:LocalEngine",
+                         settings="kerastag.config.execution:LocalSettings"),
+    "ray": EngineEntry(engine="kerastag.runner.ray_engine:RayEngine",
+                       settings="kerastag.config.execution:RaySettings"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportFormat:
+    """What ``kerastag export --format NAME`` writes and how a deployment runs it.
+
+    Attributes:
+        artifact: the file (or folder) name of the artifact inside the export folder.
+        convert: ``"module:function"`` of ``(deployed keras.Model, artifact Path) -> None``,
+            writing the artifact (the model takes ``(batch, samples)`` float32 audio).
+        signature: ``"module:function"`` of ``(artifact Path) -> {"inputs": [...],
+            "outputs": [...]}`` read back from the written artifact (entries ``name``,
+            ``shape`` with ``None`` for free sizes, ``dtype``).
+        runtime: ``"module:function"`` of ``(artifact Path, signature, threads) ->
+            run(audio) -> {output name: array}`` in the format's own runtime.
+        requires: modules the converter imports (checked before anything is written).
+        unrolled_recurrence: the tagger's recurrent layers are unrolled over the window's
+            frames first (a runtime without a loop op: LiteRT).
+    """
+
+    artifact: str
+    convert: str
+    signature: str
+    runtime: str
+    requires: tuple[str, ...] = ()
+    unrolled_recurrence: bool = False
+
+
+#: ``kerastag export --format`` -> the format (:mod:`kerastag.export`).
+EXPORT_FORMATS: dict[str, ExportFormat] = {
+    "saved_model": ExportFormat(
+        artifact="saved_model", convert="kerastag.export.converters:saved_model",
+        signature="kerastag.export.signatures:saved_model_signature",
+        runtime="kerastag.export.runtimes:LOADERS.saved_model"),
+    "onnx": ExportFormat(
+        artifact="model.onnx", convert="kerastag.export.converters:onnx",
+        signature="kerastag.export.signatures:onnx_signature",
+        runtime="kerastag.export.runtimes:LOADERS.onnx", requires=("tf2onnx", "onnx")),
+    "litert": ExportFormat(
+        artifact="model.tflite", convert="kerastag.export.converters:litert",
+        signature="kerastag.export.signatures:litert_signature",
+        runtime="kerastag.export.runtimes:LOADERS.litert", unrolled_recurrence=True),
+}
 #: ``kerastag calibrate --criterion``: a tag's threshold at the equal-error point of its
 #: ROC curve (:func:`kerastag.metrics.eer_threshold`) or at its best F1
 #: (:func:`kerastag.metrics.max_f1_threshold`).

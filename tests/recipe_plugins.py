@@ -1,5 +1,6 @@
 """What a user writes to extend kerastag, following the recipes of docs/architecture.md:
-a model family, a feature type, a mixing mode and a whole task. tests/test_recipes.py
+a model family, a feature type, a mixing mode, a whole task, a dataset layout, an engine
+and an export format. tests/test_recipes.py
 registers each one (as the recipes say) and runs it through kerastag."""
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
+from kerastag.audio import AudioFormat
 from kerastag.checks import check_int
-from kerastag.errors import ConfigError
+from kerastag.datasets.base import Clip, Dataset, Problems
+from kerastag.datasets.layout import DatasetLayout
+from kerastag.errors import ConfigError, DatasetError
+from kerastag.export.signatures import signature_entry
 from kerastag.features.specs import FeatureSpec
 from kerastag.fileio import write_text_atomic
+from kerastag.runner.engines import train_and_save
 from kerastag.runner.task import Unit, UnitResult
 
 
@@ -117,3 +123,103 @@ class ConstantTask:
 
     def follow_up(self):
         return None
+
+
+# --- a dataset layout: one declaration (reader, detection rule, audio formats, folds) ----
+
+#: The toy layout's index: one line per clip, ``file<TAB>tags<TAB>fold`` (tags space-separated).
+TSV_INDEX = "clips.tsv"
+TSV_COLUMNS = "file\ttags\tfold"
+
+
+def read_tsv_folds(path, *, problems: Problems | None = None) -> Dataset:
+    """A folder of 16 kHz mono 4 s wav files and ``clips.tsv`` assigning each to fold 0 or 1."""
+    problems = problems if problems is not None else Problems(strict=True)
+    root = Path(path)
+    index = root / TSV_INDEX
+    if not index.is_file():
+        raise DatasetError(f"{root}: no {TSV_INDEX} (columns {TSV_COLUMNS!r})")
+    lines = index.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0] != TSV_COLUMNS:
+        raise DatasetError(f"{index}:1: expected the header {TSV_COLUMNS!r}")
+    clips = []
+    for number, line in enumerate(lines[1:], start=2):
+        file, tags, fold = line.split("\t")
+        if not (root / file).is_file():
+            problems.add(f"{index}:{number}", f"audio file not found: {root / file}")
+        if fold not in ("0", "1"):
+            problems.add(f"{index}:{number}", f"fold {fold!r} outside 0..1")
+            continue
+        clips.append(Clip(clip_id=file, path=root / file, tags=tuple(sorted(tags.split())),
+                          fold=int(fold), subset="development"))
+    classes = tuple(sorted({tag for clip in clips for tag in clip.tags}))
+    return Dataset(layout="tsv_folds", root=root, classes=classes, clips=clips)
+
+
+def looks_like_tsv_folds(path: Path) -> bool:
+    return (path / TSV_INDEX).is_file()
+
+
+TSV_FOLDS = DatasetLayout(
+    name="tsv_folds", read=read_tsv_folds, looks_like=looks_like_tsv_folds,
+    audio_formats={"main": AudioFormat("toy clip", sample_rate=16000, channels=1,
+                                       frames=4 * 16000)},
+    n_folds=2)
+
+
+# --- an engine: its settings section and an Engine that trains the units -----------------
+
+@dataclasses.dataclass(frozen=True)
+class ReverseSettings:
+    """``execution.reverse``: ``label`` starts each line the engine logs."""
+
+    label: str = "reverse"
+
+    def __post_init__(self):
+        if not self.label.strip():
+            raise ConfigError("execution.reverse.label: expected a non-empty string")
+
+
+class ReverseEngine:
+    """Trains the unfinished units in this process, last one first."""
+
+    def __init__(self, settings: ReverseSettings, *, threads: Optional[int]):
+        self.settings = settings
+
+    def train(self, task, data, todo, *, out_dir, units, log) -> None:
+        for unit in reversed(todo):
+            log(f"{self.settings.label}: {unit.row.name} {unit.name}")
+            train_and_save(task, data, unit, out_dir)
+
+
+# --- an export format: converter, signature reader, runtime loader -----------------------
+
+def write_keras_file(deployed: keras.Model, artifact: Path) -> None:
+    """The deployed model (front end inside) as a Keras 3 ``.keras`` file."""
+    deployed.save(artifact)
+
+
+def keras_file_signature(artifact: Path) -> dict:
+    model = keras.saving.load_model(artifact, safe_mode=True)
+
+    def entries(tensors, names):
+        return [signature_entry(name, tensor.shape, tensor.dtype)
+                for name, tensor in zip(names, tensors)]
+
+    return {"inputs": entries(model.inputs, [t.name for t in model.inputs]),
+            "outputs": entries(model.outputs, model.output_names)}
+
+
+def load_keras_file(artifact: Path, signature: dict, threads: Optional[int]):
+    """``run(audio) -> {output name: array}`` with Keras (any backend)."""
+    model = keras.saving.load_model(artifact, safe_mode=True)
+    names = [entry["name"] for entry in signature["outputs"]]
+
+    def run(audio):
+        outputs = model(np.asarray(audio, np.float32))
+        if isinstance(outputs, dict):
+            return {name: keras.ops.convert_to_numpy(outputs[name]) for name in names}
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return {name: keras.ops.convert_to_numpy(value) for name, value in zip(names, outputs)}
+
+    return run

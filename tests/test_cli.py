@@ -148,7 +148,7 @@ def test_bad_engine_flags_are_one_line_errors_before_any_work(tmp_path):
     config.write_text("rows: [{mixing: none}]\n")
     result = invoke("run", config, "--out", tmp_path / "out", "--gpus-per-unit", "1.5")
     assert result.exit_code == 2, result.output
-    assert result.output.strip() == ("error: execution.gpus_per_unit: above 1 it must be a "
+    assert result.output.strip() == ("error: execution.ray.gpus_per_unit: above 1 it must be a "
                                      "whole number of GPUs, got 1.5")
     assert not (tmp_path / "out").exists()
     result = invoke("run", config, "--engine", "spark")

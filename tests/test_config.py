@@ -59,8 +59,10 @@ def test_name_defaults_to_file_stem(tmp_path):
     ("rows: [{mixing: none}\n", "invalid YAML"),
     ("execution: {engin: ray}\n", "execution.engin: unknown key; did you mean 'engine'?"),
     ("execution: {engine: spark}\n", "execution.engine: unknown value 'spark'"),
-    ("execution: {gpus_per_unit: 1.5}\n", "execution.gpus_per_unit: above 1 it must be a whole number"),
-    ("execution: {cpus_per_unit: 0}\n", "execution.cpus_per_unit: expected a finite number > 0"),
+    ("execution: {gpus_per_unit: 1.5}\n", "execution.ray.gpus_per_unit: above 1 it must be a whole number"),
+    ("execution: {ray: {cpus_per_unit: 0}}\n", "execution.ray.cpus_per_unit: expected a finite number > 0"),
+    ("execution: {ray: {cpus_per_uni: 2}}\n", "execution.ray.cpus_per_uni: unknown key; did you mean 'cpus_per_unit'?"),
+    ("execution: {rya: {}}\n", "execution.rya: unknown key; did you mean 'ray'?"),
     ("execution: {threads_per_unit: 0}\n", "execution.threads_per_unit: expected an integer >= 1"),
     ("training: {precision: half}\n", "training.precision: unknown value 'half'"),
     ("training: {mixed_precision: true}\n", "training.mixed_precision: replaced; write precision: mixed_float16"),
@@ -114,14 +116,22 @@ def test_renamed_row_keys_name_the_new_key(tmp_path, row, old, new):
 
 
 def test_execution_is_not_part_of_what_a_run_is_and_old_precision_keys_upgrade(tmp_path):
-    from kerastag.config import config_from_run_data, resolved_config
+    from kerastag.config import config_from_run_data, config_to_dict, resolved_config
     from kerastag.formats import run_folder
 
     local = load_config(write(tmp_path, "rows: [{mixing: none}]\n"))
     assert (local.execution.engine, local.execution.unit_threads()) == ("local", None)
     ray = load_config(write(tmp_path, "rows: [{mixing: none}]\nexecution: {engine: ray, "
                                       "cpus_per_unit: 1.5, gpus_per_unit: 0.25}\n"))
-    assert ray.execution.unit_threads() == 2 and ray.execution.gpus_per_unit == 0.25
+    assert ray.execution.unit_threads() == 2 and ray.execution.settings().gpus_per_unit == 0.25
+    nested = load_config(write(tmp_path, "rows: [{mixing: none}]\nexecution: {engine: ray, "
+                                         "ray: {cpus_per_unit: 1.5, gpus_per_unit: 0.25}}\n"))
+    assert nested.execution == ray.execution  # kerastag 0.2's keys read into execution.ray
+    saved = config_to_dict(nested)["execution"]
+    assert saved == {"engine": "ray", "threads_per_unit": None,
+                     "ray": {"address": None, "cpus_per_unit": 1.5, "gpus_per_unit": 0.25,
+                             "max_retries": 2}}
+    assert config_from_run_data(resolved_config(nested)).execution == nested.execution
     run_folder.claim(tmp_path / "run", resolved_config(local))
     run_folder.check_resumable(tmp_path / "run", resolved_config(ray))  # no error
     saved = resolved_config(local)

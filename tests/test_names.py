@@ -51,7 +51,8 @@ def test_uses_alpha_only_for_the_beta_modes():
         ["mixup", "mixup_lp", "extrapolation"]
 
 
-def test_export_formats_are_the_exporters_artifacts():
-    from kerastag.export import ARTIFACTS
-
-    assert names.EXPORT_FORMATS == tuple(ARTIFACTS)
+def test_every_export_format_resolves_its_converter_signature_reader_and_runtime():
+    assert list(names.EXPORT_FORMATS) == ["saved_model", "onnx", "litert"]
+    for entry in names.EXPORT_FORMATS.values():
+        for target in (entry.convert, entry.signature, entry.runtime):
+            assert callable(names.resolve(target)), target

@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from kerastag.config.execution import ExecutionConfig, execution_from_data
 from kerastag.config.paths import resolve_path
 from kerastag.config.sections import (ExcerptFeatures, ExperimentConfig, FeaturesConfig, RowConfig, RowFeatures,
                                       TrainingConfig,
@@ -100,6 +101,8 @@ def read_yaml(path: Path, error: type[Exception]) -> Any:
 def config_to_dict(config) -> dict:
     """The config as plain YAML-able data (tuples become lists)."""
     def plain(value):
+        if isinstance(value, ExecutionConfig):
+            return value.to_data()
         if dataclasses.is_dataclass(value):
             return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)
                     if f.init}
@@ -146,6 +149,13 @@ def from_dict(cls, data: Any, where: str = ""):
     """Build dataclass ``cls`` from ``data``, checking keys and types recursively."""
     if cls == FeaturesConfig:
         return _features_section(data, where or "features")
+    if cls == ExecutionConfig:
+        return execution_from_data(data, where or "execution", _from_fields)
+    return _from_fields(cls, data, where)
+
+
+def _from_fields(cls, data: Any, where: str = ""):
+    """``cls`` from a mapping holding exactly its fields (checked, converted)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where or cls.__name__}: expected a mapping, got {_type_name(data)}")
     hints = typing.get_type_hints(cls)

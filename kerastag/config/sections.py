@@ -9,7 +9,6 @@ Relative paths are resolved as :mod:`kerastag.config.paths` says.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Optional
 
 from kerastag import families, names
 from kerastag.checks import check_int, check_number
+from kerastag.config.execution import ExecutionConfig  # noqa: F401 (re-exported)
 from kerastag.config.paths import resolve_data_path, resolve_path
 from kerastag.config.feature_sections import (  # noqa: F401 (re-exported)
     ExcerptFeatures, FeaturesConfig, LogMelAFeatures, LogMelImdFeatures, MfccFramesFeatures,
@@ -43,12 +43,19 @@ class DatasetConfig:
     def __post_init__(self):
         _check_choice("dataset.layout", self.layout, names.LAYOUTS)
         _check_choice("dataset.development_list", self.development_list, names.DEVELOPMENT_LISTS)
-        if self.development_list != "refined" and self.layout != "chime-home":
+        if (self.development_list != "refined"
+                and "development_list" not in self.declaration().options):
             raise ConfigError(f"dataset.development_list: {self.development_list!r} is a "
                               f"CHiME-Home list; layout {self.layout!r} has none (remove the key)")
         if self.demo_clips is not None:
             check_int("dataset.demo_clips", self.demo_clips, minimum=10, error=ConfigError)
         check_int("dataset.demo_seed", self.demo_seed, minimum=0, error=ConfigError)
+
+    def declaration(self):
+        """The layout's :class:`~kerastag.datasets.layout.DatasetLayout` (its folds, options)."""
+        from kerastag.datasets.layout import get_layout
+
+        return get_layout(self.layout)
 
 
 
@@ -177,51 +184,8 @@ class TrainingConfig:
                      error=ConfigError)
         check_number("training.validation_fraction", self.validation_fraction, above=0, below=1,
                      error=ConfigError)
-        for index, fold in enumerate(self.folds or ()):
-            check_int(f"training.folds[{index}]", fold, minimum=0, maximum=4, error=ConfigError)
-
-
-@dataclasses.dataclass(frozen=True)
-class ExecutionConfig:
-    """Where and how the units of a run train (never part of what a run *is*: a run
-    started on one engine resumes on the other).
-
-    ``engine``: ``local`` trains the units one after another in this process; ``ray``
-    schedules each unfinished unit as a Ray task. ``address``: the Ray cluster to join
-    (``auto`` = the one ``ray start`` made on this machine, or ``HOST:PORT``); None starts
-    a private Ray on this machine. ``cpus_per_unit`` / ``gpus_per_unit``: the resources
-    a unit declares to Ray (fractions of a GPU let several units share one).
-    ``threads_per_unit``: TensorFlow's intra-op threads in the process that trains a unit
-    (None: ``ceil(cpus_per_unit)`` under Ray, TensorFlow's default locally).
-    ``max_retries``: how often Ray restarts a unit whose worker died.
-    """
-
-    engine: str = "local"
-    address: Optional[str] = None
-    cpus_per_unit: float = 1.0
-    gpus_per_unit: float = 0.0
-    threads_per_unit: Optional[int] = None
-    max_retries: int = 2
-
-    def __post_init__(self):
-        _check_choice("execution.engine", self.engine, names.ENGINES)
-        check_number("execution.cpus_per_unit", self.cpus_per_unit, above=0, error=ConfigError)
-        check_number("execution.gpus_per_unit", self.gpus_per_unit, minimum=0, error=ConfigError)
-        if self.gpus_per_unit > 1 and self.gpus_per_unit != int(self.gpus_per_unit):
-            raise ConfigError(f"execution.gpus_per_unit: above 1 it must be a whole number of "
-                              f"GPUs, got {self.gpus_per_unit}")
-        if self.threads_per_unit is not None:
-            check_int("execution.threads_per_unit", self.threads_per_unit, minimum=1,
-                      error=ConfigError)
-        check_int("execution.max_retries", self.max_retries, minimum=0, error=ConfigError)
-        if self.address is not None and not self.address.strip():
-            raise ConfigError("execution.address: expected 'auto' or HOST:PORT, got an empty string")
-
-    def unit_threads(self) -> int | None:
-        """TensorFlow intra-op threads for one unit (None: TensorFlow's default)."""
-        if self.threads_per_unit is not None:
-            return self.threads_per_unit
-        return max(1, math.ceil(self.cpus_per_unit)) if self.engine == "ray" else None
+        for index, fold in enumerate(self.folds or ()):  # the layout's count: ExperimentConfig
+            check_int(f"training.folds[{index}]", fold, minimum=0, error=ConfigError)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -354,6 +318,17 @@ class ExperimentConfig:
         dupes = sorted({n for n in row_names if row_names.count(n) > 1})
         if dupes:
             raise ConfigError(f"rows: duplicate row {dupes[0]!r}")
+        self._check_folds()
+
+    def _check_folds(self) -> None:
+        """Every fold a training section names is one of the dataset layout's."""
+        n_folds = self.dataset.declaration().n_folds
+        sections = [("training", self.training)] + [
+            (f"rows[{index}].training", self.training_of(row)) for index, row in enumerate(self.rows)]
+        for where, training in sections:
+            for index, fold in enumerate(training.folds or ()):
+                check_int(f"{where}.folds[{index}]", fold, minimum=0, maximum=n_folds - 1,
+                          error=ConfigError)
 
     def family_of(self, row: RowConfig) -> families.ModelFamily:
         """The declaration of the row's model family: its ``network``, else ``model.type``."""

@@ -1,4 +1,6 @@
-"""Dataset layouts: CHiME-Home, FSDKaggle2018 and a generic CSV layout."""
+"""Dataset layouts: CHiME-Home, FSDKaggle2018 and a generic CSV layout, each declared by
+its module (:class:`~kerastag.datasets.layout.DatasetLayout`) and found by name through
+:data:`kerastag.names.LAYOUTS`."""
 
 from __future__ import annotations
 
@@ -6,27 +8,24 @@ from pathlib import Path
 
 from kerastag.audio import AudioFormat
 from kerastag.datasets.base import Clip, Dataset, Problems
+from kerastag.datasets.layout import DatasetLayout, get_layout
 from kerastag.errors import DatasetError
-from kerastag.names import LAYOUTS, resolve, unknown_name
+from kerastag.names import LAYOUTS
 
-__all__ = ["Clip", "Dataset", "Problems", "audio_format", "detect_layout", "looks_like",
+__all__ = ["Clip", "Dataset", "DatasetLayout", "Problems", "audio_format", "get_layout", "detect_layout", "looks_like",
            "read_dataset"]
 
 
 def audio_format(layout: str, stream: str = "main") -> AudioFormat | None:
     """What ``layout`` requires of its audio files: ``stream`` ``"main"`` (the files the
-    features are computed from) or another the reader names (CHiME-Home: ``"48k"``).
-
-    The reader module's ``AUDIO_FORMATS`` holds them; None where the layout fixes nothing.
-    """
-    reader_module = LAYOUTS[layout].partition(":")[0]
-    return resolve(f"{reader_module}:AUDIO_FORMATS").get(stream)
+    features are computed from) or another the layout names (CHiME-Home: ``"48k"``);
+    None where the layout fixes nothing."""
+    return get_layout(layout).audio_formats.get(stream)
 
 
 def looks_like(path: str | Path, layout: str) -> bool:
-    """True when ``path`` holds a dataset of ``layout`` (its reader module's ``looks_like``)."""
-    reader_module = LAYOUTS[layout].partition(":")[0]
-    return Path(path).is_dir() and resolve(f"{reader_module}:looks_like")(Path(path))
+    """True when ``path`` holds a dataset of ``layout`` (its declared detection rule)."""
+    return Path(path).is_dir() and get_layout(layout).looks_like(Path(path))
 
 
 def detect_layout(path: str | Path) -> str:
@@ -50,6 +49,4 @@ def read_dataset(path: str | Path, layout: str | None = None, *,
     """Read a dataset folder with the reader of ``layout`` (detected when None);
     ``options`` are the reader's own (CHiME-Home's ``development_list``)."""
     layout = layout or detect_layout(path)
-    if layout not in LAYOUTS:
-        raise DatasetError(unknown_name("layout", layout, LAYOUTS))
-    return resolve(LAYOUTS[layout])(path, problems=problems, **options)
+    return get_layout(layout).read(path, problems=problems, **options)

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from kerastag.audio import AudioFormat, check_audio_file
-from kerastag.datasets import audio_format, read_dataset
+from kerastag.datasets import get_layout, read_dataset
 from kerastag.datasets.base import Dataset, Problems, single_label_problems
 from kerastag.errors import AudioError
 from kerastag.features.windows import TAGGING_WINDOW_SECONDS
@@ -136,12 +136,13 @@ def thin_class_notes(classes: Sequence[str], y: np.ndarray,
 
 def _audio_files(dataset: Dataset, progress: bool) -> list[tuple[Path, AudioFormat | None]]:
     """Every audio file of the dataset with the format its layout requires."""
-    main, high_rate = audio_format(dataset.layout), audio_format(dataset.layout, "48k")
+    formats = get_layout(dataset.layout).audio_formats
+    others = [stream for stream in formats if stream != "main"]  # CHiME-Home's 48k files
     files = []
     for clip in dataset.clips:
-        files.append((clip.path, main))
-        if "path_48k" in clip.extra:
-            files.append((clip.extra["path_48k"], high_rate))
+        files.append((clip.path, formats.get("main")))
+        files += [(clip.extra[f"path_{stream}"], formats[stream]) for stream in others
+                  if f"path_{stream}" in clip.extra]
     if progress:
         from tqdm import tqdm
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from kerastag.audio import AudioFormat
 from kerastag.datasets.base import (
     Clip, CsvRows, Dataset, Problems, is_file, name_problem, parse_fold, read_csv_rows)
+from kerastag.datasets.layout import DatasetLayout, DatasetSource, RemoteFile
 from kerastag.errors import DatasetError
 from kerastag.reference_results import CHIME_HOME_TAGS
 
@@ -260,3 +261,25 @@ def _report_duplicates(clips: list[Clip], eval_list: Path, problems: Problems) -
             problems.add(eval_list, f"chunk {clip.clip_id!r} is in both the "
                                     f"{seen[clip.clip_id]} and the {clip.subset} lists")
         seen.setdefault(clip.clip_id, clip.subset)
+
+
+#: CHiME-Home's archive (archive.org).
+DOWNLOAD = DatasetSource(
+    name=LAYOUT,
+    files=(
+        RemoteFile(
+            name="chime_home.tar.gz",
+            url="https://archive.org/download/chime-home/chime_home.tar.gz",
+            md5="9ce9d584e229b465b3aa08db2d7fee67",
+            size=4_162_513_717,
+        ),
+    ),
+    root="chime_home",
+    homepage="https://archive.org/details/chime-home",
+)
+
+#: The layout's declaration (:data:`kerastag.names.LAYOUTS` points here).
+DECLARATION = DatasetLayout(
+    name=LAYOUT, read=read_chime_home, looks_like=looks_like, audio_formats=AUDIO_FORMATS,
+    n_folds=N_FOLDS, download=DOWNLOAD, classes=tuple(CHIME_HOME_TAGS),
+    options=("development_list",))

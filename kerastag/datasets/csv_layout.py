@@ -43,6 +43,7 @@ from kerastag.audio import AUDIO_EXTENSIONS
 from kerastag.datasets.base import (
     Clip, Dataset, Problems, is_file, name_problem, normalise_name, parse_fold, read_csv_rows)
 from kerastag.datasets.folds import stratified_folds
+from kerastag.datasets.layout import DatasetLayout
 from kerastag.errors import DatasetError
 from kerastag.names import SCORES_COLUMNS
 
@@ -278,3 +279,9 @@ def _folds(rows: list[_Row], tags: list[tuple[str, ...]], csv_path: Path,
 def _is_test(row: _Row) -> bool:
     """Whether the row's ``fold`` cell marks a test-set clip."""
     return row.fold.strip().lower() == TEST_FOLD
+
+
+#: The layout's declaration (:data:`kerastag.names.LAYOUTS` points here).
+DECLARATION = DatasetLayout(
+    name=LAYOUT, read=read_csv_dataset, looks_like=looks_like, audio_formats=AUDIO_FORMATS,
+    n_folds=N_FOLDS)

@@ -31,7 +31,10 @@ from typing import BinaryIO
 
 from tqdm import tqdm
 
+from kerastag.datasets.layout import (  # noqa: F401 (RemoteFile, DatasetSource re-exported)
+    TAR_SUFFIXES, ZIP_SUFFIXES, DatasetSource, RemoteFile, downloadable_layouts, get_layout)
 from kerastag.errors import DownloadError
+from kerastag.names import LAYOUTS
 
 logger = logging.getLogger(__name__)
 
@@ -40,98 +43,6 @@ TIMEOUT_S = 60.0
 #: Bytes read and written per step, while downloading and while hashing.
 CHUNK_BYTES = 1 << 20
 USER_AGENT = "kerastag-download/1.0 (+python-urllib)"
-
-_TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
-_ZIP_SUFFIXES = (".zip",)
-
-
-@dataclasses.dataclass(frozen=True)
-class RemoteFile:
-    """One published archive of a dataset.
-
-    Attributes:
-        name: file name of the archive, also its name on disk (``chime_home.tar.gz``).
-        url: where it is published (``http(s)://`` or ``file://``).
-        md5: published md5 hex digest, or ``None`` where none could be found
-            (then only ``size`` is checked, if known).
-        size: published size in bytes, or ``None`` if unknown.
-    """
-
-    name: str
-    url: str
-    md5: str | None
-    size: int | None = None
-
-    @property
-    def top_level(self) -> str:
-        """The folder the archive unpacks to: its name without the archive suffix."""
-        for suffix in _TAR_SUFFIXES + _ZIP_SUFFIXES:
-            if self.name.endswith(suffix):
-                return self.name[: -len(suffix)]
-        raise DownloadError(f"{self.name}: expected a .tar.gz, .tgz, .tar or .zip archive")
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetSource:
-    """Where a dataset is published and how it lies on disk once unpacked.
-
-    Attributes:
-        name: registry name (``chime-home``).
-        files: the archives to fetch, in order.
-        root: the dataset root :func:`download_dataset` returns, relative to ``to``.
-        unpack_dir: the folder, relative to ``to``, every archive unpacks into
-            (``"."`` for ``to`` itself).
-        homepage: where the dataset is described.
-    """
-
-    name: str
-    files: tuple[RemoteFile, ...]
-    root: str
-    unpack_dir: str = "."
-    homepage: str = ""
-
-
-_ZENODO_FSD = "https://zenodo.org/records/2552860/files"
-
-SOURCES: dict[str, DatasetSource] = {
-    "chime-home": DatasetSource(
-        name="chime-home",
-        files=(
-            RemoteFile(
-                name="chime_home.tar.gz",
-                url="https://archive.org/download/chime-home/chime_home.tar.gz",
-                md5="9ce9d584e229b465b3aa08db2d7fee67",
-                size=4_162_513_717,
-            ),
-        ),
-        root="chime_home",
-        homepage="https://archive.org/details/chime-home",
-    ),
-    # FSDKaggle2018, Zenodo record 2552860. The md5 digests below were found in one
-    # public script that checks the four Zenodo archives against them; they could not be
-    # cross-checked against the Zenodo page itself from here. The sizes were not found,
-    # so only the md5 is checked. FSDKaggle2018.doc.zip (md5
-    # 4f2d1ac88f33a62f9db3108b269ee1b7) is not needed and not fetched.
-    "fsdkaggle2018": DatasetSource(
-        name="fsdkaggle2018",
-        files=tuple(
-            RemoteFile(
-                name=f"FSDKaggle2018.{part}.zip",
-                url=f"{_ZENODO_FSD}/FSDKaggle2018.{part}.zip?download=1",
-                md5=md5,
-                size=None,
-            )
-            for part, md5 in (
-                ("audio_train", "a8b47ff4b52022c178f88fa5c6f080d0"),
-                ("audio_test", "f85c8665c3fc39311ea1b748e194a81d"),
-                ("meta", "f16828ac8be0e5285b9175a12f90d784"),
-            )
-        ),
-        root="FSDKaggle2018",
-        unpack_dir="FSDKaggle2018",
-        homepage="https://zenodo.org/records/2552860",
-    ),
-}
 
 
 def download_dataset(
@@ -150,7 +61,8 @@ def download_dataset(
     ``<to>/<file>.part``), verified and unpacked.
 
     Args:
-        name: a key of :data:`SOURCES` (``"chime-home"``, ``"fsdkaggle2018"``).
+        name: a layout that declares a download source (``"chime-home"``,
+            ``"fsdkaggle2018"``: :class:`kerastag.datasets.layout.DatasetLayout`).
         to: destination folder; created if missing.
         url: overrides where the archives are fetched from (a mirror). For a single-file
             source it is the archive's own URL; for a multi-file source it is a base URL
@@ -219,12 +131,13 @@ def download_file(
 
 
 def _source(name: str) -> DatasetSource:
-    """The registered source called ``name``, or a DownloadError listing the valid ones."""
-    try:
-        return SOURCES[name]
-    except KeyError:
-        valid = ", ".join(sorted(SOURCES))
-        raise DownloadError(f"unknown dataset {name!r}; expected one of: {valid}") from None
+    """The download source the layout ``name`` declares, or a DownloadError listing the
+    layouts that have one."""
+    source = get_layout(name).download if name in LAYOUTS else None
+    if source is None:
+        valid = ", ".join(sorted(downloadable_layouts()))
+        raise DownloadError(f"unknown dataset {name!r}; expected one of: {valid}")
+    return source
 
 
 def _file_urls(source: DatasetSource, url: str | None) -> list[tuple[RemoteFile, str]]:
@@ -457,9 +370,9 @@ def _unpack(archive: Path, dest_dir: Path, top_level: str) -> Path:
 def _extract(archive: Path, into: Path) -> None:
     """Extract a tar(.gz) or zip archive into ``into``, refusing unsafe members."""
     try:
-        if archive.name.endswith(_TAR_SUFFIXES):
+        if archive.name.endswith(TAR_SUFFIXES):
             _extract_tar(archive, into)
-        elif archive.name.endswith(_ZIP_SUFFIXES):
+        elif archive.name.endswith(ZIP_SUFFIXES):
             _extract_zip(archive, into)
         else:
             raise DownloadError(f"{archive}: expected a .tar.gz, .tgz, .tar or .zip archive")

@@ -22,9 +22,12 @@ from pathlib import Path
 from kerastag.audio import AudioFormat
 from kerastag.datasets.base import Clip, Dataset, Problems, is_file, name_problem, read_csv_rows
 from kerastag.datasets.folds import stratified_folds
+from kerastag.datasets.layout import DatasetLayout, DatasetSource, RemoteFile
 from kerastag.errors import DatasetError
 
 LAYOUT = "fsdkaggle2018"
+#: The stratified folds the reader assigns to the training clips.
+N_FOLDS = 5
 #: Every clip is a 44.1 kHz mono wav (of any length from 0.3 s to 30 s, not enforced).
 AUDIO_FORMATS = {"main": AudioFormat("FSDKaggle2018 clip", sample_rate=44100, channels=1)}
 ZENODO_META = "FSDKaggle2018.meta"
@@ -57,7 +60,7 @@ def looks_like(path: Path) -> bool:
 
 
 def read_fsdkaggle2018(path: str | Path, *, problems: Problems | None = None,
-                       n_folds: int = 5, seed: int = 0) -> Dataset:
+                       n_folds: int = N_FOLDS, seed: int = 0) -> Dataset:
     """Read training and test clips with labels, verification flags and usage.
 
     Args:
@@ -189,3 +192,36 @@ def _check_clips(clips: list[Clip], classes: tuple[str, ...], problems: Problems
         usage = clip.extra.get("usage")
         if usage is not None and usage.lower() not in ("public", "private"):
             problems.add(clip.path, f"usage {usage!r}, expected Public or Private")
+
+
+_ZENODO_FSD = "https://zenodo.org/records/2552860/files"
+
+# FSDKaggle2018, Zenodo record 2552860. The md5 digests below were found in one public
+# script that checks the four Zenodo archives against them; they could not be
+# cross-checked against the Zenodo page itself from here. The sizes were not found, so
+# only the md5 is checked. FSDKaggle2018.doc.zip (md5 4f2d1ac88f33a62f9db3108b269ee1b7)
+# is not needed and not fetched.
+DOWNLOAD = DatasetSource(
+    name=LAYOUT,
+    files=tuple(
+        RemoteFile(
+            name=f"FSDKaggle2018.{part}.zip",
+            url=f"{_ZENODO_FSD}/FSDKaggle2018.{part}.zip?download=1",
+            md5=md5,
+            size=None,
+        )
+        for part, md5 in (
+            ("audio_train", "a8b47ff4b52022c178f88fa5c6f080d0"),
+            ("audio_test", "f85c8665c3fc39311ea1b748e194a81d"),
+            ("meta", "f16828ac8be0e5285b9175a12f90d784"),
+        )
+    ),
+    root="FSDKaggle2018",
+    unpack_dir="FSDKaggle2018",
+    homepage="https://zenodo.org/records/2552860",
+)
+
+#: The layout's declaration (:data:`kerastag.names.LAYOUTS` points here).
+DECLARATION = DatasetLayout(
+    name=LAYOUT, read=read_fsdkaggle2018, looks_like=looks_like, audio_formats=AUDIO_FORMATS,
+    n_folds=N_FOLDS, download=DOWNLOAD)

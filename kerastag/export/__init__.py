@@ -1,49 +1,40 @@
 """``kerastag export``: a saved model with its front end inside, as SavedModel, ONNX or
-LiteRT.
+LiteRT (or a format a plug-in registers).
 
 The artifact takes raw mono audio at the model's sample rate, ``(batch, samples)``
 float32 in [-1, 1] with any number of samples, and returns what ``kerastag predict``
 returns for it (:mod:`kerastag.models.deploy`). ``--out`` is a folder that receives the
-artifact (:data:`ARTIFACTS`) and ``metadata.json``
-(:mod:`kerastag.formats.export_metadata`). It is written in a temporary sibling folder
-and renamed into place, so a failed export leaves nothing behind.
+artifact and ``metadata.json`` (:mod:`kerastag.formats.export_metadata`). It is written in
+a temporary sibling folder and renamed into place, so a failed export leaves nothing
+behind.
 
-Keras' own ``model.export`` writes all three formats (ONNX through ``tf2onnx``, LiteRT
-through TensorFlow's converter). LiteRT gets the CRNN with its GRUs unrolled over the
-4 s window's frames: the GRU's loop otherwise needs TensorFlow's "select" ops, which the
-LiteRT interpreter does not have.
+A format is one entry of :data:`kerastag.names.EXPORT_FORMATS`: its artifact's name, its
+converter (:mod:`kerastag.export.converters`: Keras' own ``model.export``, ONNX through
+``tf2onnx``, LiteRT through TensorFlow's converter), its signature reader
+(:mod:`kerastag.export.signatures`) and its runtime loader. LiteRT's entry asks for the
+CRNN with its GRUs unrolled over the 4 s window's frames: the GRU's loop otherwise needs
+TensorFlow's "select" ops, which the LiteRT interpreter does not have.
 
-:mod:`kerastag.export.runtimes` runs an exported folder in its own runtime and imports
-no kerastag; the tests and ``benchmarks/inference.py`` use it.
+:mod:`kerastag.export.runtimes` runs a built-in format's folder in its own runtime and
+imports no kerastag; :func:`load_export` runs any registered format's folder.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 
 from kerastag.errors import ModelError
-from kerastag.names import EXPORT_FORMATS
-
-#: ``--format`` -> (Keras' export format, the artifact's name in the folder).
-ARTIFACTS = {
-    "saved_model": ("tf_saved_model", "saved_model"),
-    "onnx": ("onnx", "model.onnx"),
-    "litert": ("litert", "model.tflite"),
-}
-
-#: What the converters of each format need (the ``export`` extra).
-CONVERTERS = {"saved_model": (), "onnx": ("tf2onnx", "onnx"), "litert": ()}
+from kerastag.names import EXPORT_FORMATS, ExportFormat, resolve, unknown_name
 
 
-def check_format(fmt: str) -> str:
-    """``fmt`` if it is one of :data:`ARTIFACTS`, else a one-line ModelError."""
+def export_format(fmt: str) -> ExportFormat:
+    """The registered format ``fmt``, else a one-line ModelError naming the nearest."""
     if fmt not in EXPORT_FORMATS:
-        raise ModelError(f"unsupported export format {fmt!r}; choose one of "
-                         f"{', '.join(ARTIFACTS)}")
-    return fmt
+        raise ModelError(unknown_name("export format", fmt, EXPORT_FORMATS))
+    return EXPORT_FORMATS[fmt]
 
 
 def export_model(model_path: Path, fmt: str, out_dir: Path, *,
@@ -53,7 +44,8 @@ def export_model(model_path: Path, fmt: str, out_dir: Path, *,
     Args:
         model_path: a paper-A CRNN or a paper-B network (``.keras`` written by
             ``kerastag run``).
-        fmt: ``"saved_model"``, ``"onnx"`` or ``"litert"``.
+        fmt: a key of :data:`kerastag.names.EXPORT_FORMATS` (``"saved_model"``,
+            ``"onnx"``, ``"litert"``).
         out_dir: the folder to create (an earlier kerastag export there is replaced).
         thresholds_path: per-tag thresholds for ``metadata.json`` (a thresholds file, or
             one number for every tag); by default the calibrated ones of the model's run
@@ -70,19 +62,19 @@ def export_model(model_path: Path, fmt: str, out_dir: Path, *,
     from kerastag.formats import export_metadata
     from kerastag.formats.thresholds import thresholds_for_model
 
-    check_format(fmt)
+    entry = export_format(fmt)
     model_path, out_dir = Path(model_path), Path(out_dir)
     export_metadata.check_target(out_dir)
-    _check_converters(fmt)
-    deployed, info = deploy_model_for(model_path, for_litert=fmt == "litert")
+    _check_converters(fmt, entry)
+    deployed, info = deploy_model_for(model_path, unrolled_recurrence=entry.unrolled_recurrence)
     thresholds, _ = thresholds_for_model(model_path, info["classes"], thresholds_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
-        artifact = stage / ARTIFACTS[fmt][1]
+        artifact = stage / entry.artifact
         log(f"exporting {model_path.name} to {fmt} ...")
-        _export(deployed, fmt, artifact)
-        signature = export_metadata.read_signature(artifact, fmt)
+        _export(deployed, fmt, entry, artifact)
+        signature = resolve(entry.signature)(artifact)
         export_metadata.write_metadata(stage / export_metadata.METADATA_NAME, info, fmt=fmt,
                                        artifact=artifact.name, signature=signature,
                                        thresholds=thresholds, source=model_path)
@@ -92,16 +84,19 @@ def export_model(model_path: Path, fmt: str, out_dir: Path, *,
     return out_dir
 
 
-def _export(deployed, fmt: str, artifact: Path) -> None:
-    """Keras' ``model.export``; a conversion failure becomes one line naming the layer."""
-    import keras
+def load_export(folder: Path, *, threads: int | None = None):
+    """``run(audio (batch, samples) float32) -> {output name: array}`` of an export folder,
+    by the runtime loader of the format its ``metadata.json`` names."""
+    folder = Path(folder)
+    metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    entry = export_format(metadata["export_format"])
+    return resolve(entry.runtime)(folder / metadata["artifact"], metadata["signature"], threads)
 
-    signature = [keras.InputSpec(shape=(None, None), dtype="float32", name="audio")]
+
+def _export(deployed, fmt: str, entry: ExportFormat, artifact: Path) -> None:
+    """The format's converter; a conversion failure becomes one line naming the layer."""
     try:
-        with warnings.catch_warnings():  # tf2onnx's numpy 2 FutureWarnings, nothing to act on
-            warnings.simplefilter("ignore", FutureWarning)
-            deployed.export(str(artifact), format=ARTIFACTS[fmt][0], verbose=False,
-                            input_signature=signature)
+        resolve(entry.convert)(deployed, artifact)
     except Exception as exc:  # converters raise anything; name what failed
         raise ModelError(f"{deployed.name}: the {fmt} converter cannot hold this model"
                          f"{_failing_layer(deployed, exc)} ({_first_line(exc)})") from None
@@ -123,10 +118,10 @@ def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
-def _check_converters(fmt: str) -> None:
+def _check_converters(fmt: str, entry: ExportFormat) -> None:
     import importlib.util
 
-    missing = [name for name in CONVERTERS[fmt] if importlib.util.find_spec(name) is None]
+    missing = [name for name in entry.requires if importlib.util.find_spec(name) is None]
     if missing:
         raise ModelError(f"export to {fmt} needs {', '.join(missing)}; install it with "
                          f"pip install 'kerastag[export]'")

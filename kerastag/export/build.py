@@ -7,13 +7,14 @@ from pathlib import Path
 from kerastag.errors import ModelError
 
 
-def deploy_model_for(model_path: Path, *, for_litert: bool = False):
+def deploy_model_for(model_path: Path, *, unrolled_recurrence: bool = False):
     """``(deployed keras.Model, info)`` of a saved tagger or classifier whose family
     declares ``export`` (:mod:`kerastag.families`).
 
     ``info`` holds ``task``, ``family``, ``classes``, ``sample_rate``, ``features`` (the
     spec's ``to_dict()``), ``window_seconds``, ``frame_hop_seconds`` (taggers) and
-    ``outputs`` (name -> meaning).
+    ``outputs`` (name -> meaning). ``unrolled_recurrence`` (the export format's): a
+    tagger's recurrent layers unrolled over the window's frames (LiteRT).
 
     Raises:
         ModelError: not a kerastag Keras model, or of a family declaring no export (one
@@ -25,7 +26,7 @@ def deploy_model_for(model_path: Path, *, for_litert: bool = False):
     task = metadata["task"]
     declared = _check_exportable(model_path, metadata)
     if task == "tagging":
-        deployed, info = _tagger(model_path, metadata, declared, for_litert)
+        deployed, info = _tagger(model_path, metadata, declared, unrolled_recurrence)
     elif task == "classification":
         deployed, info = _classifier(model_path, metadata)
     else:
@@ -79,14 +80,14 @@ def _spec(metadata):
     return features_from_data(metadata["features"]).spec()
 
 
-def _tagger(model_path: Path, metadata: dict, declared, for_litert: bool):
+def _tagger(model_path: Path, metadata: dict, declared, unrolled_recurrence: bool):
     from kerastag.formats.model_file import load_model
     from kerastag.models.deploy import build_tagging_deploy_model, static_unrolled
 
     spec = _spec(metadata)
     model = load_model(model_path)
     window = int(round(metadata.get("chunk_seconds", 4.0) * spec.sample_rate))
-    if for_litert:
+    if unrolled_recurrence:
         model = static_unrolled(model, spec.n_frames(window))
     frames = declared.hook("frame_model")(model) if declared.events else None
     deployed = build_tagging_deploy_model(model, spec, window_samples=window, frame_model=frames)

@@ -2,7 +2,8 @@
 
 This file imports only numpy and the runtime of the folder's format (TensorFlow for a
 SavedModel, ``onnxruntime`` for ONNX, ``ai-edge-litert`` for LiteRT), so it shows what a
-deployment needs: copy it beside the folder, or run it as a script::
+deployment needs (a format added to kerastag brings its own loader; kerastag's
+``kerastag.export.load_export`` runs any registered one): copy it beside the folder, or run it as a script::
 
     python runtimes.py EXPORT_DIR AUDIO.npy OUT.npz
 
@@ -29,8 +30,7 @@ def load(folder, *, threads: int | None = None):
     folder = Path(folder)
     metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
     artifact = folder / metadata["artifact"]
-    loaders = {"saved_model": _saved_model, "onnx": _onnx, "litert": _litert}
-    return loaders[metadata["export_format"]](artifact, metadata["signature"], threads)
+    return LOADERS[metadata["export_format"]](artifact, metadata["signature"], threads)
 
 
 def _input_name(signature) -> str:
@@ -80,6 +80,11 @@ def _litert(path: Path, signature, threads):
         return {key: np.array(value) for key, value in outputs.items()}
 
     return run
+
+
+#: The built-in formats' loaders ``(artifact, signature, threads) -> run``; kerastag's
+#: registry of export formats (``kerastag.names.EXPORT_FORMATS``) points at them.
+LOADERS = {"saved_model": _saved_model, "onnx": _onnx, "litert": _litert}
 
 
 def main(argv=None) -> int:

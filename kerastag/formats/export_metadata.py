@@ -1,6 +1,8 @@
 """``metadata.json`` of an exported model folder (``kerastag export``): the writer, and
 the check that a folder holds an earlier export. Deployments read the file with
-:mod:`kerastag.export.runtimes`, which must not import kerastag.
+:mod:`kerastag.export.runtimes`, which must not import kerastag. The ``signature`` is
+read back from the artifact by the format's own reader
+(:data:`kerastag.names.EXPORT_FORMATS`; no runtime is imported here).
 
 An export folder holds one artifact (``saved_model/``, ``model.onnx`` or
 ``model.tflite``) and ``metadata.json``::
@@ -77,67 +79,3 @@ def replace_folder(stage: Path, out_dir: Path) -> None:
     os.replace(stage, out_dir)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def read_signature(artifact: Path, fmt: str) -> dict:
-    """``{"inputs": [...], "outputs": [...]}`` read back from the written artifact."""
-    readers = {"saved_model": _saved_model_signature, "onnx": _onnx_signature,
-               "litert": _litert_signature}
-    return readers[fmt](Path(artifact))
-
-
-def _entry(name, shape, dtype) -> dict:
-    return {"name": str(name), "shape": [None if d is None or d < 0 else int(d) for d in shape],
-            "dtype": str(dtype)}
-
-
-def _saved_model_signature(path: Path) -> dict:
-    import tensorflow as tf
-
-    function = tf.saved_model.load(str(path)).signatures["serving_default"]
-    _, inputs = function.structured_input_signature
-    outputs = function.structured_outputs
-    return {
-        "inputs": [_entry(k, v.shape.as_list(), v.dtype.name) for k, v in sorted(inputs.items())],
-        "outputs": [_entry(k, v.shape.as_list(), v.dtype.name) for k, v in sorted(outputs.items())],
-    }
-
-
-def _onnx_signature(path: Path) -> dict:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-
-    def entries(values):
-        found = []
-        for value in values:
-            tensor = value.type.tensor_type
-            shape = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name
-            found.append(_entry(value.name, shape, dtype))
-        return found
-
-    return {"inputs": entries(graph.input), "outputs": entries(graph.output)}
-
-
-def _litert_signature(path: Path) -> dict:
-    runner = _litert_interpreter(path).get_signature_runner()
-    details = runner.get_input_details(), runner.get_output_details()
-    return {key: [_entry(name, d["shape_signature"], d["dtype"].__name__)
-                  for name, d in sorted(part.items())]
-            for key, part in zip(("inputs", "outputs"), details)}
-
-
-def _litert_interpreter(path: Path):
-    """The LiteRT interpreter (``ai-edge-litert``), else TensorFlow's deprecated copy."""
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import warnings
-
-        import tensorflow as tf
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return tf.lite.Interpreter(model_path=str(path))
-    return Interpreter(model_path=str(path))

@@ -4,9 +4,9 @@ The runner claims the run folder (:mod:`kerastag.formats.run_folder`), asks the 
 (:mod:`kerastag.runner.task`) for its units, trains the unfinished ones and saves each
 whole (model, then history, then predictions — the "finished" marker), then lets the task
 write its tables and figures. A run killed at any point and started again skips the
-finished units, retrains the unfinished ones and loses nothing. The units train here one
-after another (``execution.engine: local``) or as Ray tasks (``ray``,
-:mod:`kerastag.runner.ray_engine`); either way the driver writes the same files.
+finished units, retrains the unfinished ones and loses nothing. The engine
+``execution.engine`` names trains them (:mod:`kerastag.runner.engines`: here one after
+another, ``local``, or as Ray tasks, ``ray``); whichever it is, the same files are written.
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from kerastag.config import ExecutionConfig, ExperimentConfig, config_from_run_data, resolved_config
-from kerastag.errors import KerastagError, exception_line
+from kerastag.config import ExperimentConfig, config_from_run_data, resolved_config
+from kerastag.errors import KerastagError
 from kerastag.formats import run_folder
 from kerastag.formats.model_file import load_model
 from kerastag.names import STAGES, resolve
-from kerastag.runner.results import is_finished, is_finite, save_unit, unit_paths, write_shipped
+from kerastag.runner.engines import make_engine
+from kerastag.runner.results import is_finished, is_finite, unit_paths
 from kerastag.runner.task import Log, Unit, make_task
 
 
@@ -40,6 +41,7 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, log: Log = print)
     out_dir = Path(out_dir)
     resolved = resolved_config(config)
     run_folder.check_resumable(out_dir, resolved, normalise=_normalised_run_data)
+    engine = make_engine(config.execution)
     task = make_task(config)
     data = task.load()
     units = task.units(data)
@@ -48,13 +50,8 @@ def run_experiment(config: ExperimentConfig, out_dir: Path, *, log: Log = print)
     with run_folder.locked(out_dir):
         run_folder.claim(out_dir, resolved, normalise=_normalised_run_data)
         todo = _unfinished(out_dir, units, log)
-        if config.execution.engine == "ray" and todo:
-            from kerastag.runner.ray_engine import train_units_on_ray
-
-            train_units_on_ray(task, data, todo, config.execution, log=log,
-                               on_finished=lambda unit, shipped: write_shipped(out_dir, unit, shipped))
-        else:
-            _train_here(task, data, todo, config.execution, out_dir, units, log)
+        if todo:
+            engine.train(task, data, todo, out_dir=out_dir, units=units, log=log)
         table = task.write_results(out_dir, units, load_predictions(out_dir, units), log=log)
         stage = task.follow_up()
         if stage is not None:
@@ -78,27 +75,6 @@ def _unfinished(out_dir: Path, units: list[Unit], log: Log) -> list[Unit]:
         else:
             todo.append(unit)
     return todo
-
-
-def _train_here(task, data, todo: list[Unit], execution: ExecutionConfig, out_dir: Path,
-                units: list[Unit], log: Log) -> None:
-    """``engine: local``: the units one after another in this process."""
-    if todo and execution.threads_per_unit is not None:
-        from kerastag.fitting import configure_process
-
-        warning = configure_process(execution.unit_threads())
-        if warning:
-            log(warning)
-    position = {unit: index for index, unit in enumerate(units, start=1)}
-    for unit in todo:
-        log(f"[{position[unit]}/{len(units)}] {unit.row.name} {unit.name}: training")
-        try:
-            save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
-        except KerastagError:
-            raise
-        except Exception as exc:  # TensorFlow's errors, a bug: one line naming the unit
-            raise KerastagError(f"{unit.row.name} {unit.name}: {type(exc).__name__}: "
-                                f"{exception_line(exc)}") from exc
 
 
 def evaluate_run(out_dir: Path, *, log: Log = print):

@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from kerastag import names
 from kerastag.datasets import download
 from kerastag.datasets.download import (
-    SOURCES,
     DatasetSource,
     RemoteFile,
     download_dataset,
 )
+from kerastag.datasets.layout import DatasetLayout, get_layout
 from kerastag.errors import DownloadError, KerastagError
 
 CHUNK = "CR_lounge_220110_0731.s0_chunk27"
@@ -33,7 +34,15 @@ CHIME_FILES = {
     "chime_home/development_chunks_refined.csv": f"0,{CHUNK}\n".encode(),
 }
 FSD_PARTS = ("audio_train", "audio_test", "meta")
-REAL_CHIME = SOURCES["chime-home"]
+REAL_CHIME = get_layout("chime-home").download
+
+
+def use_source(monkeypatch, name: str, source: DatasetSource) -> None:
+    """Declare ``source`` as layout ``name``'s download source for one test (a new name:
+    a layout that reads nothing)."""
+    layout = get_layout(name) if name in names.LAYOUTS else DatasetLayout(
+        name, read=lambda *a, **k: None, looks_like=lambda path: False)
+    monkeypatch.setitem(names.LAYOUTS, name, dataclasses.replace(layout, download=source))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -146,7 +155,7 @@ def chime(tmp_path, monkeypatch) -> Path:
     mirror.mkdir()
     archive = _tar_gz(mirror / "chime_home.tar.gz", CHIME_FILES)
     source = DatasetSource("chime-home", (_remote(archive),), root="chime_home")
-    monkeypatch.setitem(SOURCES, "chime-home", source)
+    use_source(monkeypatch, "chime-home", source)
     return archive
 
 
@@ -163,7 +172,7 @@ def fsd(tmp_path, monkeypatch) -> dict[str, Path]:
     remotes = tuple(_remote(path, size=False) for path in archives.values())
     source = DatasetSource("fsdkaggle2018", remotes, root="FSDKaggle2018",
                            unpack_dir="FSDKaggle2018")
-    monkeypatch.setitem(SOURCES, "fsdkaggle2018", source)
+    use_source(monkeypatch, "fsdkaggle2018", source)
     return archives
 
 
@@ -176,12 +185,12 @@ def _serve_chime(server: _Server, archive: Path) -> str:
 
 
 def test_registry_lists_both_datasets_with_published_checksums():
-    chime = SOURCES["chime-home"].files
+    chime = get_layout("chime-home").download.files
     assert [(f.name, f.url, f.md5, f.size) for f in chime] == [(
         "chime_home.tar.gz", "https://archive.org/download/chime-home/chime_home.tar.gz",
         "9ce9d584e229b465b3aa08db2d7fee67", 4_162_513_717,
     )]
-    fsd = SOURCES["fsdkaggle2018"].files
+    fsd = get_layout("fsdkaggle2018").download.files
     assert [f.top_level for f in fsd] == [f"FSDKaggle2018.{p}" for p in FSD_PARTS]
     assert all("zenodo.org/records/2552860/files/" in f.url for f in fsd)
     assert all(re.fullmatch(r"[0-9a-f]{32}", f.md5) for f in fsd)
@@ -190,6 +199,10 @@ def test_registry_lists_both_datasets_with_published_checksums():
 def test_unknown_dataset_lists_valid_names(tmp_path):
     with pytest.raises(DownloadError, match="'esc50'.*chime-home, fsdkaggle2018"):
         download_dataset("esc50", tmp_path)
+    with pytest.raises(DownloadError, match="^unknown dataset 'csv'; expected one of: "
+                                           "chime-home, fsdkaggle2018$"):
+        download_dataset("csv", tmp_path)  # a layout, but one without a download source
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------- good paths
@@ -246,9 +259,9 @@ def test_server_ignoring_range_starts_over(chime, server, tmp_path):
 
 
 def test_416_on_complete_part_finishes(chime, server, tmp_path, monkeypatch):
-    source = SOURCES["chime-home"]
+    source = get_layout("chime-home").download
     unsized = dataclasses.replace(source, files=(dataclasses.replace(source.files[0], size=None),))
-    monkeypatch.setitem(SOURCES, "chime-home", unsized)
+    use_source(monkeypatch, "chime-home", unsized)
     url = _serve_chime(server, chime)
     to = tmp_path / "data"
     to.mkdir()
@@ -294,9 +307,9 @@ def test_existing_archive_is_verified_not_downloaded(chime, tmp_path):
 
 
 def test_wrong_checksum_leaves_nothing_behind(chime, server, tmp_path, monkeypatch):
-    source = SOURCES["chime-home"]
+    source = get_layout("chime-home").download
     wrong = dataclasses.replace(source.files[0], md5="0" * 32)
-    monkeypatch.setitem(SOURCES, "chime-home", dataclasses.replace(source, files=(wrong,)))
+    use_source(monkeypatch, "chime-home", dataclasses.replace(source, files=(wrong,)))
     to = tmp_path / "data"
     pattern = f"chime_home.tar.gz: expected md5 {'0' * 32} .* got md5 {_md5(chime)}"
     with pytest.raises(DownloadError, match=pattern):
@@ -305,7 +318,7 @@ def test_wrong_checksum_leaves_nothing_behind(chime, server, tmp_path, monkeypat
 
 
 def test_real_registry_entry_rejects_a_different_archive(chime, tmp_path, monkeypatch):
-    monkeypatch.setitem(SOURCES, "chime-home", REAL_CHIME)
+    use_source(monkeypatch, "chime-home", REAL_CHIME)
     to = tmp_path / "data"
     with pytest.raises(DownloadError, match="expected md5 9ce9d584e229b465b3aa08db2d7fee67 "
                                             "and 4162513717 bytes"):
@@ -368,7 +381,7 @@ def _evil_tar(path: Path) -> Path:
 ])
 def test_unsafe_or_wrong_archives_unpack_nothing(tmp_path, monkeypatch, name, build, message):
     archive = build(tmp_path / name)
-    monkeypatch.setitem(SOURCES, "evil", DatasetSource("evil", (_remote(archive),), root="evil"))
+    use_source(monkeypatch, "evil", DatasetSource("evil", (_remote(archive),), root="evil"))
     to = tmp_path / "data"
     with pytest.raises(DownloadError, match=message):
         download_dataset("evil", to, progress=False)

@@ -235,12 +235,11 @@ def _row_classes(run_dir: Path, config: ExperimentConfig, row: RowConfig,
 
 
 def _dataset_classes(config: ExperimentConfig) -> tuple[str, ...]:
-    if config.dataset.layout == "chime-home":
-        from kerastag.reference_results import CHIME_HOME_TAGS
+    from kerastag.datasets import Problems, get_layout, read_dataset
 
-        return tuple(CHIME_HOME_TAGS)
-    from kerastag.datasets import Problems, read_dataset
-
+    fixed = get_layout(config.dataset.layout).classes
+    if fixed is not None:
+        return tuple(fixed)
     try:
         return tuple(read_dataset(config.dataset_path(), config.dataset.layout,
                                   problems=Problems(strict=False)).classes)
