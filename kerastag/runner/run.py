@@ -93,7 +93,7 @@ def _train_here(task, data, todo: list[Unit], execution: ExecutionConfig, out_di
     for unit in todo:
         log(f"[{position[unit]}/{len(units)}] {unit.row.name} {unit.name}: training")
         try:
-            save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
+            save_unit(out_dir, unit, task.train_unit(data, unit), task.model_info(data, unit))
         except KerastagError:
             raise
         except Exception as exc:  # TensorFlow's errors, a bug: one line naming the unit

@@ -28,7 +28,7 @@ from kerastag.audio import load_audio
 from kerastag.config import features_from_data
 from kerastag.errors import AudioError, ModelError
 from kerastag.features.windows import Windowed
-from kerastag.formats.model_file import load_model, read_metadata
+from kerastag.formats.model_file import ModelInfo, load_model, read_model_info
 from kerastag.names import FAMILY_INPUTS
 
 
@@ -44,29 +44,34 @@ class ClipPrediction:
 
 
 def load_tagger(model_path: Path):
-    """(model, frame-level model, metadata, feature spec) of a saved paper-A CRNN."""
+    """(model, frame-level model, model info, feature spec) of a saved paper-A CRNN."""
     from kerastag.models.crnn import frame_level_model
 
-    metadata = read_metadata(model_path, required=("task", "classes", "features"))
-    if metadata.get("task") != "tagging":
-        raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
-    family = metadata.get("family", "crnn_attloc")
-    if family != "crnn_attloc":
-        raise ModelError(f"{model_path}: the {family} baseline has no frame-level outputs; "
+    info = read_tagging_info(model_path)
+    if info.family != "crnn_attloc":
+        raise ModelError(f"{model_path}: the {info.family} baseline has no frame-level outputs; "
                          f"frame outputs (--events, --plot) need paper A's CRNN")
     model = load_model(model_path)
-    return model, frame_level_model(model), metadata, features_from_data(metadata["features"]).spec()
+    return model, frame_level_model(model), info, features_from_data(info.features).spec()
+
+
+def read_tagging_info(model_path: Path) -> ModelInfo:
+    """The :class:`ModelInfo` of a saved tagging model; ModelError for another task."""
+    info = read_model_info(model_path)
+    if info.task != "tagging":
+        raise ModelError(f"{model_path}: not a tagging model (task {info.task!r})")
+    return info
 
 
 def load_event_tagger(model_path: Path):
-    """(frame-level model, metadata, feature spec) of a tagger with frame outputs, or a
+    """(frame-level model, model info, feature spec) of a tagger with frame outputs, or a
     one-line ModelError saying why the model cannot detect events."""
-    metadata = read_metadata(model_path, required=("task",))
-    if metadata["task"] != "tagging":
+    task = read_model_info(model_path).task
+    if task != "tagging":
         raise ModelError(f"{model_path}: --events needs a tagger with frame outputs (paper "
-                         f"A's CRNN); this {metadata['task']} model has clip outputs only")
-    _, frame_model, metadata, spec = load_tagger(model_path)
-    return frame_model, metadata, spec
+                         f"A's CRNN); this {task} model has clip outputs only")
+    _, frame_model, info, spec = load_tagger(model_path)
+    return frame_model, info, spec
 
 
 def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPrediction:
@@ -91,14 +96,13 @@ def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5
     command without leaving some plots behind. ``names`` name the plots
     (:func:`kerastag.predict.output_stems`; default: the files' names).
     """
-    metadata = read_metadata(model_path, required=("task", "classes", "features"))
-    if metadata.get("family", "crnn_attloc") != "crnn_attloc":
-        return _predict_baseline_files(model_path, metadata, files, threshold=threshold,
+    info = read_tagging_info(model_path)
+    if info.family != "crnn_attloc":
+        return _predict_baseline_files(model_path, info, files, threshold=threshold,
                                        plot_dir=plot_dir)
-    _, frame_model, metadata, spec = load_tagger(model_path)
-    classes = metadata["classes"]
-    results = [predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
-               for path in files]
+    _, frame_model, info, spec = load_tagger(model_path)
+    classes = list(info.classes)
+    results = [predict_clip(frame_model, spec, path, info.chunk_seconds) for path in files]
     records = []
     for result in results:
         tags = [c for c, s in zip(classes, result.scores) if s >= threshold]
@@ -113,22 +117,22 @@ def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5
     return pd.DataFrame.from_records(records)
 
 
-def _predict_baseline_files(model_path: Path, metadata: dict, files: list[Path], *,
+def _predict_baseline_files(model_path: Path, info: ModelInfo, files: list[Path], *,
                             threshold: float, plot_dir: Path | None) -> pd.DataFrame:
     """A Table 1 baseline's clip scores (see the module docstring)."""
-    family = metadata["family"]
+    family = info.family
     if family not in FAMILY_INPUTS:
         raise ModelError(f"{model_path}: unknown model family {family!r} for tagging")
     if plot_dir is not None:
         raise ModelError(f"{model_path}: --plot draws the CRNN's frame-level outputs, which "
                          f"the {family} baseline does not have")
     model = load_model(model_path)
-    spec = features_from_data(metadata["features"]).spec()
-    chunk = metadata.get("chunk_seconds", 4.0)
-    scores = np.stack([baseline_clip_scores(model, spec, path, chunk, family) for path in files])
+    spec = features_from_data(info.features).spec()
+    scores = np.stack([baseline_clip_scores(model, spec, path, info.chunk_seconds, family)
+                       for path in files])
     if family == "dcase2016_gmm":
         threshold = 0.0  # log-likelihood ratios: present when at least as likely
-    classes = metadata["classes"]
+    classes = list(info.classes)
     frame = pd.DataFrame(scores.round(4), columns=list(classes))
     frame.insert(0, "file", [str(path) for path in files])
     frame["tags"] = [" ".join(c for c, v in zip(classes, row) if v >= threshold) for row in scores]
