@@ -197,7 +197,7 @@ def _save_model(path: Path, recording: Path, slim: bool, input_norm: str) -> tup
 
     from kerastag.config.parse import config_to_dict
     from kerastag.config.sections import LogMelAFeatures
-    from kerastag.formats.model_file import save_model
+    from kerastag.formats.model_file import ModelInfo, save_model
     from kerastag.models.crnn import build_crnn_attloc
 
     features = LogMelAFeatures(n_mels=128)
@@ -213,11 +213,11 @@ def _save_model(path: Path, recording: Path, slim: bool, input_norm: str) -> tup
     model = build_crnn_attloc(n_mels=128, n_classes=len(CLASSES), n_frames=logmel.shape[1],
                               input_batchnorm=input_norm == "batchnorm", fused_blocks=True,
                               **stats, **(SLIM if slim else PAPER))
-    metadata = {"task": "tagging", "family": "crnn_attloc", "classes": CLASSES,
-                "features": config_to_dict(features) | {"cache_dir": None},
-                "chunk_seconds": CHUNK_SECONDS, "experiment": "benchmark_inference",
-                "row": "random_weights", "unit": "benchmark"}
-    save_model(model, path, metadata)
+    info = ModelInfo(task="tagging", family="crnn_attloc", classes=tuple(CLASSES),
+                     features=config_to_dict(features) | {"cache_dir": None},
+                     chunk_seconds=CHUNK_SECONDS, experiment="benchmark_inference",
+                     row="random_weights", unit="benchmark")
+    save_model(model, path, info)
     return path, model.count_params()
 
 
@@ -260,8 +260,8 @@ def time_stream(model_path: Path, recording: Path, warm_recording: Path, args) -
     from kerastag.tasks.tagging.events import EventSettings, frame_events, stream_frame_scores
     from kerastag.tasks.tagging.predict import load_tagger, predict_clip
 
-    _, frame_model, metadata, spec = load_tagger(model_path)
-    chunk = metadata.get("chunk_seconds", CHUNK_SECONDS)
+    _, frame_model, model_info, spec = load_tagger(model_path)
+    chunk = model_info.chunk_seconds
     info = sf.info(str(recording))
     audio_seconds = info.frames / info.samplerate
     decoded_mb = info.frames * 4 / MB  # float32 at 16 kHz, mono
@@ -337,8 +337,8 @@ def time_latency(model_path: Path, recording: Path, export_dir: Path, args,
     from kerastag.export.build import deploy_model_for
     from kerastag.tasks.tagging.predict import load_tagger
 
-    _, frame_model, metadata, spec = load_tagger(model_path)
-    window = int(round(metadata["chunk_seconds"] * spec.sample_rate))
+    _, frame_model, model_info, spec = load_tagger(model_path)
+    window = int(round(model_info.chunk_seconds * spec.sample_rate))
     start = min(60 * spec.sample_rate, max(0, sf.info(str(recording)).frames - window))
     audio, _ = sf.read(str(recording), dtype="float32", start=start, frames=window)
     x = audio[None, :]

@@ -30,7 +30,7 @@ import pandas as pd
 from kerastag.audio import AUDIO_EXTENSIONS
 from kerastag.errors import AudioError, ModelError
 from kerastag.fileio import atomic_path
-from kerastag.formats.model_file import read_metadata
+from kerastag.formats.model_file import read_model_info
 from kerastag.names import PREDICTORS, resolve
 from kerastag.tasks.tagging.output_names import unique_names
 
@@ -118,7 +118,7 @@ def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
         over ``threshold``; classification: the three most probable, best first).
     """
     model_path = Path(model_path)
-    task = "stacking" if model_path.is_dir() else read_metadata(model_path, required=("task",))["task"]
+    task = "stacking" if model_path.is_dir() else read_model_info(model_path).task
     if task not in PREDICTORS:
         raise ModelError(f"{model_path}: no predictor for task {task!r}")
     inputs = expand_inputs(paths)

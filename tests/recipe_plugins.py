@@ -23,6 +23,7 @@ from kerastag.export.signatures import signature_entry
 from kerastag.features.specs import FeatureSpec
 from kerastag.fileio import write_text_atomic
 from kerastag.runner.engines import train_and_save
+from kerastag.formats.model_file import ModelInfo
 from kerastag.runner.task import Unit, UnitResult
 
 
@@ -110,8 +111,9 @@ class ConstantTask:
         scores = np.asarray(model(tf.constant(data["x"][test])))[:, 0]
         return {"clip_ids": test.astype(str), "y_true": data["y"][test], "scores": scores}
 
-    def metadata(self, data, unit: Unit) -> dict:
-        return {"task": "constant", "row": unit.row.name, "unit": unit.name}
+    def model_info(self, data, unit: Unit) -> ModelInfo:
+        return ModelInfo(task="constant", family=None, classes=("score",),
+                         features={"type": "constant"}, row=unit.row.name, unit=unit.name)
 
     def write_results(self, out_dir: Path, units, predictions, *, log) -> Path:
         lines = ["unit,mean_score"] + [f"{u.name},{float(np.mean(p['scores'])):.4f}"

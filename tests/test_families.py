@@ -39,14 +39,14 @@ def tiny_tagger_file(tmp_path, family_name: str, features=LOGMEL_A):
     ``family_name`` (the declaration decides what it may do, not its layers)."""
     import keras
 
-    from kerastag.formats.model_file import save_model
+    from kerastag.formats.model_file import ModelInfo, save_model
 
     bins = features.get("n_mels", 8)
     model = keras.Sequential([keras.Input((None, bins)), keras.layers.GlobalAveragePooling1D(),
                               keras.layers.Dense(len(CLASSES), activation="sigmoid")])
     path = tmp_path / f"{family_name}.keras"
-    save_model(model, path, {"task": "tagging", "family": family_name, "classes": CLASSES,
-                             "features": dict(features), "chunk_seconds": 4.0})
+    save_model(model, path, ModelInfo(task="tagging", family=family_name, classes=tuple(CLASSES),
+                                      features=dict(features), chunk_seconds=4.0))
     return path
 
 

@@ -20,6 +20,7 @@ from kerastag.config import (ExcerptFeatures, ExperimentConfig, ModelConfig, Row
                              TrainingConfig, config_to_dict, load_config, resolved_config)
 from kerastag.config.sections import LogMelAFeatures
 from kerastag.errors import ConfigError
+from kerastag.formats.model_file import ModelInfo
 
 REPO = Path(__file__).resolve().parents[1]
 N_MELS, FRAMES, SOUND_FRAMES, N_SOUNDS = 16, 32, 8, 6
@@ -69,9 +70,10 @@ def crnn_config(base: Path, *, init_from=None, epochs: int, freeze: int = 0,
         rows=(RowConfig(init_from=init_from),), source=str(base / "ft.yaml"))
 
 
-def tagging_metadata(config: ExperimentConfig, classes) -> dict:
-    return {"task": "tagging", "family": "crnn_attloc", "classes": [str(c) for c in classes],
-            "features": config_to_dict(config.features) | {"cache_dir": None}}
+def tagging_metadata(config: ExperimentConfig, classes) -> ModelInfo:
+    return ModelInfo(task="tagging", family="crnn_attloc", classes=tuple(str(c) for c in classes),
+                     features=config_to_dict(config.features) | {"cache_dir": None},
+                     chunk_seconds=4.0)
 
 
 def train_source(base: Path, seed: int):
@@ -174,9 +176,10 @@ def paper_b_source(path: Path, n_classes: int = 5) -> Path:
 
     model = build_network("resnext50", (32, 30, 3), n_classes, **TINY_RESNEXT)
     features = config_to_dict(ExcerptFeatures(n_mels=32, excerpt_seconds=0.3)) | {"cache_dir": None}
-    return save_model(model, path, {"task": "classification", "family": "resnext50",
-                                    "classes": [f"c{i}" for i in range(n_classes)],
-                                    "features": features})
+    return save_model(model, path, ModelInfo(task="classification", family="resnext50",
+                                             classes=tuple(f"c{i}" for i in range(n_classes)),
+                                             features=features, excerpt=30, hop=10,
+                                             pad_value=(-100.0, 0.0, 0.0)))
 
 
 def run_cli(config: Path, out: Path):
@@ -302,7 +305,7 @@ def test_the_head_only_phase_leaves_the_body_as_transferred_and_trains_the_head(
 @pytest.mark.slow
 def test_a_paper_b_network_takes_the_body_weights_and_records_its_parent(tmp_path):
     """Paper B's task: a tiny ResNeXt fine-tuned from a saved one (3 -> 4 classes)."""
-    from kerastag.formats.model_file import load_model, read_metadata, save_model
+    from kerastag.formats.model_file import load_model, read_model_info, save_model
     from kerastag.models.transfer import transfer_weights
     from kerastag.runner.task import Unit
     from kerastag.tasks.classification.task import ClassificationData, ClassificationTask
@@ -340,15 +343,15 @@ def test_a_paper_b_network_takes_the_body_weights_and_records_its_parent(tmp_pat
     for new, old in zip(fresh.get_layer("backbone").get_weights(), parent_body):
         np.testing.assert_array_equal(new, old)
 
-    metadata = task.metadata(data, unit)
-    assert metadata["family"] == "resnext50"
-    assert metadata["init_from"] == {"path": str(path.resolve()),
-                                     "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    saved = save_model(result.model, tmp_path / "child.keras", metadata)
-    assert read_metadata(saved)["init_from"] == metadata["init_from"]
+    info = task.model_info(data, unit)
+    assert info.family == "resnext50"
+    assert info.init_from == {"path": str(path.resolve()),
+                              "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    saved = save_model(result.model, tmp_path / "child.keras", info)
+    assert read_model_info(saved) == info
 
 
 def test_a_model_trained_from_scratch_records_no_parent(tmp_path):
-    from kerastag.models.transfer import init_from_metadata
+    from kerastag.models.transfer import init_from_provenance
 
-    assert init_from_metadata(None) == {}
+    assert init_from_provenance(None) is None

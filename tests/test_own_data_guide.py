@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from kerastag.formats.model_file import read_metadata
+from kerastag.formats.model_file import read_model_info
 
 TAGGING_CLASSES = ["beep", "chirp", "clink", "knock", "speech"]
 
@@ -73,6 +73,6 @@ def test_the_fine_tuned_model_records_its_parent(guide_run):
     folder, _ = guide_run
     parent = folder / "runs" / "demo" / "models" / "mixup_a1.5" / "fold0.keras"
     child = next((folder / "runs" / "finetune_own_data" / "models").rglob("fold0.keras"))
-    metadata = read_metadata(child)
-    assert metadata["init_from"]["sha256"] == hashlib.sha256(parent.read_bytes()).hexdigest()
-    assert metadata["classes"] == TAGGING_CLASSES
+    info = read_model_info(child)
+    assert info.init_from["sha256"] == hashlib.sha256(parent.read_bytes()).hexdigest()
+    assert list(info.classes) == TAGGING_CLASSES

@@ -167,7 +167,7 @@ def test_recipe_add_a_dataset_layout(plugins, monkeypatch, chime_demo, tmp_path,
     import soundfile as sf
 
     from kerastag.errors import ConfigError
-    from kerastag.formats.model_file import read_metadata
+    from kerastag.formats.model_file import read_model_info
 
     monkeypatch.setitem(names.LAYOUTS, "tsv_folds", f"{plugins}:TSV_FOLDS")
     folder = toy_layout_folder(chime_demo, tmp_path / "toy")
@@ -198,7 +198,7 @@ def test_recipe_add_a_dataset_layout(plugins, monkeypatch, chime_demo, tmp_path,
     assert len(table) == 1 and table["avg"].between(0, 1).all()
     from kerastag.datasets import read_dataset
 
-    assert read_metadata(model)["classes"] == list(read_dataset(folder).classes)
+    assert read_model_info(model).classes == tuple(read_dataset(folder).classes)
 
 
 @pytest.mark.slow

@@ -20,15 +20,15 @@ def deploy_model_for(model_path: Path, *, unrolled_recurrence: bool = False):
         ModelError: not a kerastag Keras model, or of a family declaring no export (one
             line saying so).
     """
-    from kerastag.formats.model_file import read_metadata
+    from kerastag.formats.model_file import read_model_info
 
-    metadata = read_metadata(model_path, required=("task", "classes", "features"))
-    task = metadata["task"]
-    declared = _check_exportable(model_path, metadata)
+    model_info = read_model_info(model_path)
+    task = model_info.task
+    declared = _check_exportable(model_path, model_info)
     if task == "tagging":
-        deployed, info = _tagger(model_path, metadata, declared, unrolled_recurrence)
+        deployed, info = _tagger(model_path, model_info, declared, unrolled_recurrence)
     elif task == "classification":
-        deployed, info = _classifier(model_path, metadata)
+        deployed, info = _classifier(model_path, model_info)
     else:
         raise ModelError(f"{model_path}: kerastag export takes paper-A taggers and paper-B "
                          f"networks; this model's task is {task!r}")
@@ -36,13 +36,17 @@ def deploy_model_for(model_path: Path, *, unrolled_recurrence: bool = False):
     return deployed, info
 
 
-def _check_exportable(model_path: Path, metadata: dict):
-    """The model's family declaration; a one-line ModelError unless it declares ``export``."""
+def _check_exportable(model_path: Path, model_info):
+    """The model's family declaration; a one-line ModelError unless it declares ``export``.
+    None for a paper-B file from before families were recorded (``family`` None), whose
+    network, like every paper-B family, declares export."""
     from kerastag.errors import ConfigError
     from kerastag.families import family
 
+    if model_info.family is None:
+        return None
     try:
-        declared = family(metadata.get("family", "crnn_attloc"), f"{model_path}: family")
+        declared = family(model_info.family, f"{model_path}: family")
     except ConfigError as exc:
         raise ModelError(str(exc)) from None
     if not declared.export:
@@ -74,24 +78,24 @@ def all_layers(model):
             yield from all_layers(layer)
 
 
-def _spec(metadata):
+def _spec(model_info):
     from kerastag.config import features_from_data
 
-    return features_from_data(metadata["features"]).spec()
+    return features_from_data(model_info.features).spec()
 
 
-def _tagger(model_path: Path, metadata: dict, declared, unrolled_recurrence: bool):
+def _tagger(model_path: Path, model_info, declared, unrolled_recurrence: bool):
     from kerastag.formats.model_file import load_model
     from kerastag.models.deploy import build_tagging_deploy_model, static_unrolled
 
-    spec = _spec(metadata)
+    spec = _spec(model_info)
     model = load_model(model_path)
-    window = int(round(metadata.get("chunk_seconds", 4.0) * spec.sample_rate))
+    window = int(round(model_info.chunk_seconds * spec.sample_rate))
     if unrolled_recurrence:
         model = static_unrolled(model, spec.n_frames(window))
     frames = declared.hook("frame_model")(model) if declared.events else None
     deployed = build_tagging_deploy_model(model, spec, window_samples=window, frame_model=frames)
-    info = _info(metadata, spec, window_seconds=window / spec.sample_rate)
+    info = _info(model_info, spec, window_seconds=window / spec.sample_rate)
     info["frame_hop_seconds"] = spec.hop_length / spec.sample_rate
     info["outputs"] = {"clip": "(batch, classes) tag probabilities, the maximum over 4 s windows"}
     if frames is not None:
@@ -102,30 +106,29 @@ def _tagger(model_path: Path, metadata: dict, declared, unrolled_recurrence: boo
     return deployed, info
 
 
-def _classifier(model_path: Path, metadata: dict):
-    from kerastag.formats.model_file import load_model, require_keys
+def _classifier(model_path: Path, model_info):
+    from kerastag.formats.model_file import load_model
     from kerastag.models.deploy import build_classification_deploy_model
 
-    require_keys(model_path, metadata, ("excerpt", "hop", "pad_value"))
-    spec = _spec(metadata)
+    spec = _spec(model_info)
     deployed = build_classification_deploy_model(
-        load_model(model_path), spec, length=metadata["excerpt"], hop=metadata["hop"],
-        pad_value=metadata["pad_value"])
+        load_model(model_path), spec, length=model_info.excerpt, hop=model_info.hop,
+        pad_value=model_info.pad_value)
     step = getattr(spec, "hop_length", 1) / spec.sample_rate
-    info = _info(metadata, spec, window_seconds=metadata["excerpt"] * step)
+    info = _info(model_info, spec, window_seconds=model_info.excerpt * step)
     info["outputs"] = {"probabilities": "(batch, classes) class probabilities, the mean "
                                         "over the clip's windows"}
     return deployed, info
 
 
-def _info(metadata: dict, spec, *, window_seconds: float) -> dict:
+def _info(model_info, spec, *, window_seconds: float) -> dict:
     return {
-        "task": metadata["task"],
-        "family": metadata.get("family"),
-        "classes": list(metadata["classes"]),
+        "task": model_info.task,
+        "family": model_info.family,
+        "classes": list(model_info.classes),
         "sample_rate": int(spec.sample_rate),
         "features": spec.to_dict(),
         "window_seconds": float(window_seconds),
-        "row": metadata.get("row"),
-        "unit": metadata.get("unit"),
+        "row": model_info.row,
+        "unit": model_info.unit,
     }

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from kerastag.errors import ConfigError, ModelError
 from kerastag.families import family as declared_family
-from kerastag.formats.model_file import read_metadata
+from kerastag.formats.model_file import ModelInfo, read_model_info
 
 #: Layers that keep the new model's own values (see the module docstring).
 KEEP_NEW = ("input_norm",)
@@ -46,8 +46,9 @@ class Transfer:
     head: tuple[str, ...]
 
 
-def check_source(path: Path, *, where: str, task: str, family: str, features) -> dict:
-    """The source's metadata, after checking that the row can start from it.
+def check_source(path: Path, *, where: str, task: str, family: str, features) -> ModelInfo:
+    """The source's :class:`~kerastag.formats.model_file.ModelInfo`, after checking that
+    the row can start from it.
 
     Args:
         path: the source ``.keras`` file (``init_from``, resolved).
@@ -67,20 +68,20 @@ def check_source(path: Path, *, where: str, task: str, family: str, features) ->
         reason = "it has no layers to transfer"
         raise ConfigError(f"{where}: {declared.refusal('init_from', reason)}")
     try:
-        metadata = read_metadata(path, required=("task", "features"))
-        source_features = features_from_data(dict(metadata["features"])).spec()
+        info = read_model_info(path)
+        source_features = features_from_data(dict(info.features)).spec()
     except (ModelError, ConfigError) as exc:
         raise ConfigError(f"{where}: init_from {exc}") from None
     if str(path).endswith(".gmm.json"):
         raise ConfigError(f"{where}: init_from {path}: fine-tuning needs Keras models; "
-                          f"this {metadata.get('family')} model has no layers to transfer")
-    source_family = metadata.get("family", family)  # older paper-B files: by their layers
-    if (metadata["task"], source_family, source_features) != (task, family, features):
+                          f"this {info.family} model has no layers to transfer")
+    source_family = info.family or family  # older paper-B files: by their layers
+    if (info.task, source_family, source_features) != (task, family, features):
         raise ConfigError(
             f"{where} ({task}, {family} on {_describe(features)}): init_from {path} is a "
-            f"{metadata['task']} model ({source_family} on {_describe(source_features)}); "
+            f"{info.task} model ({source_family} on {_describe(source_features)}); "
             f"fine-tuning needs the same task, model family and input features")
-    return metadata
+    return info
 
 
 def _describe(spec) -> str:
@@ -162,10 +163,10 @@ def load_source(path: Path, where: str):
         raise ConfigError(f"{where}: init_from {exc}") from None
 
 
-def init_from_metadata(path: Path | None) -> dict:
-    """``{"init_from": provenance(path)}`` for a fine-tuned model's ``kerastag.json``;
-    ``{}`` for one trained from scratch."""
-    return {} if path is None else {"init_from": provenance(path)}
+def init_from_provenance(path: Path | None) -> dict | None:
+    """A fine-tuned model's ``init_from`` (:func:`provenance` of its source file); None
+    for one trained from scratch."""
+    return None if path is None else provenance(path)
 
 
 def provenance(path: Path) -> dict:

@@ -66,7 +66,7 @@ class LocalEngine:
 def train_and_save(task: Any, data: Any, unit: Unit, out_dir: Path) -> None:
     """Train ``unit`` here and save it; an unexpected error becomes one line naming it."""
     try:
-        save_unit(out_dir, unit, task.train_unit(data, unit), task.metadata(data, unit))
+        save_unit(out_dir, unit, task.train_unit(data, unit), task.model_info(data, unit))
     except KerastagError:
         raise
     except Exception as exc:  # TensorFlow's errors, a bug: one line naming the unit

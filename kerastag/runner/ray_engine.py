@@ -98,7 +98,7 @@ def _train_remote(task, data, unit: Unit, threads: int | None) -> ShippedUnit:
     configure_process(threads)
     result = task.train_unit(data, unit)
     gpus = tuple(ray.get_gpu_ids()) if ray.is_initialized() else ()
-    return ship(unit, result, task.metadata(data, unit), seconds=time.perf_counter() - start,
+    return ship(unit, result, task.model_info(data, unit), seconds=time.perf_counter() - start,
                 gpus=gpus)
 
 

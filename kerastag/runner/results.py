@@ -22,7 +22,7 @@ import pandas as pd
 from kerastag.errors import KerastagError
 from kerastag.fileio import atomic_path
 from kerastag.formats import run_folder
-from kerastag.formats.model_file import model_path_for, save_model
+from kerastag.formats.model_file import ModelInfo, model_path_for, save_model
 from kerastag.runner.task import Unit, UnitResult
 
 
@@ -74,7 +74,7 @@ def is_finite(values: np.ndarray) -> bool:
     return values.dtype.kind not in "fc" or bool(np.isfinite(values).all())
 
 
-def save_unit(out_dir: Path, unit: Unit, result: UnitResult, metadata: dict) -> None:
+def save_unit(out_dir: Path, unit: Unit, result: UnitResult, info: ModelInfo) -> None:
     """Model, then history, then predictions (the 'finished' marker), each atomically.
 
     Raises:
@@ -83,18 +83,18 @@ def save_unit(out_dir: Path, unit: Unit, result: UnitResult, metadata: dict) -> 
     """
     check_finite(unit, result.predictions)
     paths = unit_paths(out_dir, unit)
-    save_model(result.model, model_path_for(paths["model"], result.model), metadata)
+    save_model(result.model, model_path_for(paths["model"], result.model), info)
     run_folder.write_history(paths["history"], result.history)
     run_folder.write_predictions(paths["predictions"], result.predictions)
 
 
-def ship(unit: Unit, result: UnitResult, metadata: dict, *, seconds: float,
+def ship(unit: Unit, result: UnitResult, info: ModelInfo, *, seconds: float,
          gpus: tuple = ()) -> ShippedUnit:
     """Pack a trained unit for the driver (checked finite first, as :func:`save_unit`)."""
     check_finite(unit, result.predictions)
     with tempfile.TemporaryDirectory(prefix="kerastag-unit-") as folder:
         path = save_model(result.model, model_path_for(Path(folder) / "unit.keras", result.model),
-                          metadata)
+                          info)
         suffix = path.name[len("unit"):]
         model_bytes = path.read_bytes()
     return ShippedUnit(model_suffix=suffix, model_bytes=model_bytes, history=result.history,

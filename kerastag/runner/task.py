@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ import pandas as pd
 from kerastag.config import ExperimentConfig, RowConfig
 from kerastag.errors import ConfigError
 from kerastag.names import TASKS, resolve
+
+if TYPE_CHECKING:
+    from kerastag.formats.model_file import ModelInfo
 
 Log = Callable[[str], None]
 
@@ -73,8 +76,9 @@ class Task(Protocol):
     def rescore(self, data: Any, unit: Unit, model: Any) -> dict[str, np.ndarray]:
         """Score a reloaded model of ``unit`` the way :meth:`train_unit` did."""
 
-    def metadata(self, data: Any, unit: Unit) -> dict:
-        """What a saved model needs beside its weights (``task``, classes, features)."""
+    def model_info(self, data: Any, unit: Unit) -> ModelInfo:
+        """What a saved model needs beside its weights (``task``, classes, features),
+        written as its ``kerastag.json`` (:mod:`kerastag.formats.model_file`)."""
 
     def write_results(self, out_dir: Path, units: list[Unit],
                       predictions: dict[Unit, dict[str, np.ndarray]], *, log: Log) -> Path:

@@ -127,10 +127,10 @@ def predicted(tagger, tagger_audio) -> dict:
     """What ``kerastag predict`` computes: ``{case: {clip, localization, attention}}``."""
     from kerastag.tasks.tagging.predict import load_tagger, predict_clip
 
-    _, frame_model, metadata, spec = load_tagger(tagger)
+    _, frame_model, info, spec = load_tagger(tagger)
     results = {}
     for case, (path, _) in tagger_audio.items():
-        clip = predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
+        clip = predict_clip(frame_model, spec, path, info.chunk_seconds)
         results[case] = {"clip": clip.scores, "localization": clip.localization,
                          "attention": clip.attention}
     return results
@@ -218,12 +218,14 @@ def test_runtimes_script_writes_every_output(tagger, tagger_audio, tmp_path):
 def save_classifier(path: Path, model, feature_type: str, *, excerpt: int, hop: int,
                     pad_value, classes) -> Path:
     """``model`` saved as ``kerastag run`` saves a paper-B unit (task.metadata's keys)."""
-    from kerastag.formats.model_file import save_model
+    from kerastag.formats.model_file import ModelInfo, save_model
 
-    return save_model(model, path, {
-        "task": "classification", "classes": list(classes),
-        "features": {"type": feature_type, "cache_dir": None}, "excerpt": excerpt, "hop": hop,
-        "pad_value": pad_value, "experiment": "tiny", "row": feature_type, "unit": "fold0"})
+    values = np.asarray(pad_value, dtype=float)
+    pad = float(values) if values.ndim == 0 else tuple(values.tolist())
+    return save_model(model, path, ModelInfo(
+        task="classification", family="resnext50", classes=tuple(classes),
+        features={"type": feature_type, "cache_dir": None}, excerpt=excerpt, hop=hop,
+        pad_value=pad, experiment="tiny", row=feature_type, unit="fold0"))
 
 
 def soften(model, scale: float = 1e-2) -> None:
@@ -318,14 +320,14 @@ def baseline_model(tmp_path_factory) -> Path:
     """A Table 1 baseline (DAE-DNN on MFCC frames) as kerastag saves one."""
     import keras
 
-    from kerastag.formats.model_file import save_model
+    from kerastag.formats.model_file import ModelInfo, save_model
 
     inputs = keras.Input((5, 24))
     outputs = keras.layers.Dense(7, activation="sigmoid")(keras.layers.Flatten()(inputs))
     return save_model(keras.Model(inputs, outputs),
                       tmp_path_factory.mktemp("baseline") / "dae.keras",
-                      {"task": "tagging", "family": "dae_dnn", "classes": TAGS,
-                       "features": {"type": "mfcc_frames"}})
+                      ModelInfo(task="tagging", family="dae_dnn", classes=tuple(TAGS),
+                                features={"type": "mfcc_frames"}, chunk_seconds=4.0))
 
 
 @pytest.fixture(scope="module")

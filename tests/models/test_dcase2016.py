@@ -126,7 +126,7 @@ def test_gmm_log_likelihood_equals_scikit_learn(covariance):
 
 
 def test_gmm_scores_separate_the_tags_and_the_file_round_trips(tmp_path):
-    from kerastag.formats.model_file import load_model, read_metadata, save_model
+    from kerastag.formats.model_file import ModelInfo, load_model, read_model_info, save_model
     from kerastag.metrics import eer_per_tag
     from kerastag.models.gmm import TagGmms
 
@@ -134,8 +134,10 @@ def test_gmm_scores_separate_the_tags_and_the_file_round_trips(tmp_path):
     model = TagGmms.fit(x, y, n_components=2, seed=0)
     scores = model.predict(x)
     assert scores.shape == (12, 2) and eer_per_tag(y, scores)[0] == 0.0
-    path = save_model(model, tmp_path / "fold0.gmm.json", {"task": "tagging", "classes": ["a", "b"]})
-    assert read_metadata(path, required=("task",))["classes"] == ["a", "b"]
+    info = ModelInfo(task="tagging", family="dcase2016_gmm", classes=("a", "b"),
+                     features={"type": "mfcc_frames"}, chunk_seconds=4.0)
+    path = save_model(model, tmp_path / "fold0.gmm.json", info)
+    assert read_model_info(path) == info
     np.testing.assert_array_equal(load_model(path).predict(x), scores)
     document = json.loads(path.read_text())
     assert document["format"] == "kerastag-gmm" and len(document["tags"]) == 2
@@ -164,7 +166,7 @@ def test_predict_scores_a_gmm_from_audio_window_by_window(tmp_path):
     family's input), the windows' mean log-likelihood ratios, the maximum over windows;
     a tag is present at a ratio >= 0."""
     from kerastag.config import features_from_data
-    from kerastag.formats.model_file import save_model
+    from kerastag.formats.model_file import ModelInfo, save_model
     from kerastag.models.gmm import TagGmms
     from kerastag.families import FAMILIES
     from kerastag.predict import predict_files
@@ -179,8 +181,8 @@ def test_predict_scores_a_gmm_from_audio_window_by_window(tmp_path):
     y[::2, 1] = 1
     gmm = TagGmms.fit(x, y, n_components=2)
     path = save_model(gmm, tmp_path / "fold0.gmm.json",
-                      {"task": "tagging", "family": "dcase2016_gmm", "classes": ["a", "b"],
-                       "features": features})
+                      ModelInfo(task="tagging", family="dcase2016_gmm", classes=("a", "b"),
+                                features=features, chunk_seconds=4.0))
     wav = tmp_path / "a.wav"  # 6 s: two windows, the second zero-padded
     audio = np.concatenate([quiet[0], loud[0][:32000]])
     sf.write(wav, audio, 16000, subtype="FLOAT")

@@ -21,6 +21,8 @@ FEATURES_01 = {"type": "logmel_a", "sample_rate": 16000, "n_fft": 1024, "hop_len
                "n_mels": 16, "fmin": 0.0, "fmax": 8000.0, "frame_ms": 80.0, "hop_ms": 10.0,
                "delta_width": 9, "excerpt_seconds": 1.5, "predict_hop_seconds": 0.5,
                "cache_dir": None, "workers": 1}
+#: The keys of 0.1's kerastag.json (no format, version or family).
+KEYS_01 = ("task", "classes", "features", "chunk_seconds", "experiment", "row", "unit")
 
 
 def as_written_by_0_1(run_dir):
@@ -36,7 +38,7 @@ def as_written_by_0_1(run_dir):
         with zipfile.ZipFile(model) as archive:
             members = {name: archive.read(name) for name in archive.namelist()}
         metadata = json.loads(members[METADATA_MEMBER])
-        metadata["features"] = FEATURES_01
+        metadata = {key: metadata[key] for key in KEYS_01} | {"features": FEATURES_01}
         members[METADATA_MEMBER] = json.dumps(metadata).encode()
         with zipfile.ZipFile(model, "w") as archive:
             for name, content in members.items():

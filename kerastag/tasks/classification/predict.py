@@ -11,7 +11,7 @@ import pandas as pd
 from kerastag.audio import load_audio
 from kerastag.config import features_from_data
 from kerastag.errors import AudioError
-from kerastag.formats.model_file import load_model, read_metadata
+from kerastag.formats.model_file import load_model, read_model_info
 from kerastag.metrics import top_k_labels
 
 
@@ -30,13 +30,14 @@ def classification_probs(model_path: Path, files: list[Path]) -> tuple[np.ndarra
     """``(clips, classes)`` probabilities of a saved paper-B model, and its class names."""
     from kerastag.tasks.classification.excerpts import predict_clips
 
-    metadata = read_metadata(model_path, required=("task", "classes", "features", "excerpt",
-                                                   "hop", "pad_value"))
-    model, spec = load_model(model_path), features_from_data(metadata["features"]).spec()
+    info = read_model_info(model_path)
+    if info.task != "classification":
+        raise ModelError(f"{model_path}: not a classification model (task {info.task!r})")
+    model, spec = load_model(model_path), features_from_data(info.features).spec()
     features = [clip_features(spec, path) for path in files]
-    probs = predict_clips(model, features, length=metadata["excerpt"], hop=metadata["hop"],
-                          pad_value=metadata["pad_value"])
-    return probs, metadata["classes"]
+    probs = predict_clips(model, features, length=info.excerpt, hop=info.hop,
+                          pad_value=info.pad_value)
+    return probs, list(info.classes)
 
 
 def probability_frame(files: list[Path], probs: np.ndarray, classes) -> pd.DataFrame:

@@ -24,6 +24,7 @@ from kerastag.datasets.base import Problems, single_label_problems
 from kerastag.errors import ConfigError, KerastagError, ModelError
 from kerastag.fitting import holdout_indices, unit_seed
 from kerastag.formats import run_folder
+from kerastag.formats.model_file import ModelInfo
 from kerastag.loading import compute_features, prepare_dataset
 from kerastag.plots import plot_histories
 from kerastag.runner.task import Unit, UnitResult, folds_to_run
@@ -204,22 +205,17 @@ class ClassificationTask:
         return {"clip_ids": np.array(ids, dtype=str), "y_true": np.asarray(y), "probs": probs.astype(np.float32),
                 "classes": np.array(data.classes)}
 
-    def metadata(self, data: ClassificationData, unit: Unit) -> dict:
-        from kerastag.models.transfer import init_from_metadata
+    def model_info(self, data: ClassificationData, unit: Unit) -> ModelInfo:
+        from kerastag.models.transfer import init_from_provenance
 
         feature_type = unit.row.features
-        return init_from_metadata(self.config.init_from_of(unit.row)) | {
-            "task": "classification",
-            "family": unit.row.network,
-            "classes": list(data.classes),
-            "features": config_to_dict(self.features_of(feature_type)) | {"cache_dir": None},
-            "excerpt": self._excerpt(feature_type),
-            "hop": self._hop(feature_type),
-            "pad_value": np.asarray(self._pad_value(feature_type)).tolist(),
-            "experiment": self.config.name,
-            "row": unit.row.name,
-            "unit": unit.name,
-        }
+        return ModelInfo(
+            task="classification", family=unit.row.network, classes=tuple(data.classes),
+            features=config_to_dict(self.features_of(feature_type)) | {"cache_dir": None},
+            excerpt=int(self._excerpt(feature_type)), hop=int(self._hop(feature_type)),
+            pad_value=_pad_value_of(self._pad_value(feature_type)),
+            experiment=self.config.name, row=unit.row.name, unit=unit.name,
+            init_from=init_from_provenance(self.config.init_from_of(unit.row)))
 
     # --- results ---------------------------------------------------------------------
 
@@ -287,3 +283,8 @@ class ClassificationTask:
         return np.stack([to_model_layout(random_excerpt(np.asarray(a), length, rng, pad_value=pad))
                          for a in arrays]).astype(np.float32)
 
+
+def _pad_value_of(pad_value) -> float | tuple[float, ...]:
+    """A feature's pad value as a model file records it: a number, or one per channel."""
+    values = np.asarray(pad_value, dtype=float)
+    return float(values) if values.ndim == 0 else tuple(values.tolist())

@@ -220,17 +220,15 @@ def _load_row(run_dir: Path, row: RowConfig, units: list[str]) -> tuple[np.ndarr
 def _row_classes(run_dir: Path, config: ExperimentConfig, row: RowConfig,
                  units: list[str]) -> tuple[str, ...]:
     """The tags of the row: a saved model's ``classes``, else the dataset's."""
-    from kerastag.formats.model_file import read_metadata
+    from kerastag.formats.model_file import read_model_info
 
     for unit in units:
         model = run_folder.unit_paths(run_dir, row.name, unit)["model"]
         if model.is_file():
             try:
-                classes = read_metadata(model).get("classes")
+                return read_model_info(model).classes
             except ModelError:
                 continue
-            if isinstance(classes, list) and classes:
-                return tuple(str(c) for c in classes)
     return _dataset_classes(config)
 
 

@@ -297,8 +297,8 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
     from kerastag.formats.thresholds import thresholds_for_model
     from kerastag.tasks.tagging.predict import load_event_tagger
 
-    frame_model, metadata, spec = load_event_tagger(model_path)
-    classes = list(metadata["classes"])
+    frame_model, info, spec = load_event_tagger(model_path)
+    classes = list(info.classes)
     thresholds, source = thresholds_for_model(model_path, classes, thresholds_path)
     if thresholds is None:
         thresholds, source = np.full(len(classes), 0.5), "default"
@@ -309,7 +309,7 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
     rows, records, streamed = [], [], []
     for path, name in zip(files, names):
         scores = stream_frame_scores(frame_model, spec, path,
-                                     window_seconds=metadata.get("chunk_seconds", 4.0),
+                                     window_seconds=info.chunk_seconds,
                                      settings=settings)
         events = frame_events(scores.frames, thresholds, classes,
                               frame_hop_seconds=scores.frame_hop_seconds,

@@ -31,7 +31,7 @@ from kerastag.config import features_from_data
 from kerastag.errors import AudioError, ConfigError, ModelError
 from kerastag.families import ModelFamily, family
 from kerastag.features.windows import Windowed
-from kerastag.formats.model_file import load_model, read_metadata
+from kerastag.formats.model_file import ModelInfo, load_model, read_model_info
 
 #: What a family declaring no frame outputs is refused for --plot and --events.
 NO_FRAME_OUTPUTS = {"--plot": "frame-level outputs (--plot draws them)",
@@ -49,11 +49,11 @@ class ClipPrediction:
     attention: np.ndarray       # (frames, classes)
 
 
-def declared_family(model_path: Path, metadata: dict) -> ModelFamily:
+def declared_family(model_path: Path, info: ModelInfo) -> ModelFamily:
     """The declaration of the saved model's family; one that is not registered, or that
     declares no tagging or no window-wise predict, is a one-line ModelError."""
     try:
-        declared = family(metadata.get("family", "crnn_attloc"), f"{model_path}: family")
+        declared = family(info.family, f"{model_path}: family")
     except ConfigError as exc:
         raise ModelError(str(exc)) from None
     if "tagging" not in declared.tasks:
@@ -64,28 +64,34 @@ def declared_family(model_path: Path, metadata: dict) -> ModelFamily:
 
 
 def load_tagger(model_path: Path, *, purpose: str = "--plot"):
-    """(model, frame-level model, metadata, feature spec) of a saved tagger whose family
+    """(model, frame-level model, model info, feature spec) of a saved tagger whose family
     declares frame outputs; another is a one-line ModelError naming ``purpose``."""
-    metadata = read_metadata(model_path, required=("task", "classes", "features"))
-    if metadata.get("task") != "tagging":
-        raise ModelError(f"{model_path}: not a tagging model (task {metadata.get('task')!r})")
-    declared = declared_family(model_path, metadata)
+    info = read_tagging_info(model_path)
+    declared = declared_family(model_path, info)
     if not declared.events:
         raise ModelError(f"{model_path}: {declared.refusal(NO_FRAME_OUTPUTS[purpose])}")
     model = load_model(model_path)
-    return (model, declared.hook("frame_model")(model), metadata,
-            features_from_data(metadata["features"]).spec())
+    return (model, declared.hook("frame_model")(model), info,
+            features_from_data(info.features).spec())
+
+
+def read_tagging_info(model_path: Path) -> ModelInfo:
+    """The :class:`ModelInfo` of a saved tagging model; ModelError for another task."""
+    info = read_model_info(model_path)
+    if info.task != "tagging":
+        raise ModelError(f"{model_path}: not a tagging model (task {info.task!r})")
+    return info
 
 
 def load_event_tagger(model_path: Path):
-    """(frame-level model, metadata, feature spec) of a tagger with frame outputs, or a
+    """(frame-level model, model info, feature spec) of a tagger with frame outputs, or a
     one-line ModelError saying why the model cannot detect events."""
-    metadata = read_metadata(model_path, required=("task",))
-    if metadata["task"] != "tagging":
+    task = read_model_info(model_path).task
+    if task != "tagging":
         raise ModelError(f"{model_path}: --events needs a tagger with frame outputs (paper "
-                         f"A's CRNN); this {metadata['task']} model has clip outputs only")
-    _, frame_model, metadata, spec = load_tagger(model_path, purpose="--events")
-    return frame_model, metadata, spec
+                         f"A's CRNN); this {task} model has clip outputs only")
+    _, frame_model, info, spec = load_tagger(model_path, purpose="--events")
+    return frame_model, info, spec
 
 
 def predict_clip(frame_model, spec, path: Path, chunk_seconds: float) -> ClipPrediction:
@@ -111,15 +117,14 @@ def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5
     command without leaving some plots behind. ``names`` name the plots
     (:func:`kerastag.predict.output_stems`; default: the files' names).
     """
-    metadata = read_metadata(model_path, required=("task", "classes", "features"))
-    declared = declared_family(model_path, metadata)
+    info = read_tagging_info(model_path)
+    declared = declared_family(model_path, info)
     if not declared.events:
-        return _predict_clip_files(model_path, metadata, declared, files, threshold=threshold,
+        return _predict_clip_files(model_path, info, declared, files, threshold=threshold,
                                    plot_dir=plot_dir)
-    _, frame_model, metadata, spec = load_tagger(model_path)
-    classes = metadata["classes"]
-    results = [predict_clip(frame_model, spec, path, metadata.get("chunk_seconds", 4.0))
-               for path in files]
+    _, frame_model, info, spec = load_tagger(model_path)
+    classes = list(info.classes)
+    results = [predict_clip(frame_model, spec, path, info.chunk_seconds) for path in files]
     records = []
     for result in results:
         tags = [c for c, s in zip(classes, result.scores) if s >= threshold]
@@ -134,20 +139,19 @@ def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5
     return pd.DataFrame.from_records(records)
 
 
-def _predict_clip_files(model_path: Path, metadata: dict, declared: ModelFamily,
+def _predict_clip_files(model_path: Path, info: ModelInfo, declared: ModelFamily,
                         files: list[Path], *, threshold: float,
                         plot_dir: Path | None) -> pd.DataFrame:
     """Clip scores of a family without frame outputs (see the module docstring)."""
     if plot_dir is not None:
         raise ModelError(f"{model_path}: {declared.refusal(NO_FRAME_OUTPUTS['--plot'])}")
     model = load_model(model_path)
-    spec = features_from_data(metadata["features"]).spec()
-    chunk = metadata.get("chunk_seconds", 4.0)
-    scores = np.stack([baseline_clip_scores(model, spec, path, chunk, declared.name)
+    spec = features_from_data(info.features).spec()
+    scores = np.stack([baseline_clip_scores(model, spec, path, info.chunk_seconds, declared.name)
                        for path in files])
     if declared.scores != "probabilities":
         threshold = declared.decision_threshold  # e.g. log-likelihood ratios: 0
-    classes = metadata["classes"]
+    classes = list(info.classes)
     frame = pd.DataFrame(scores.round(4), columns=list(classes))
     frame.insert(0, "file", [str(path) for path in files])
     frame["tags"] = [" ".join(c for c, v in zip(classes, row) if v >= threshold) for row in scores]

@@ -36,6 +36,7 @@ from kerastag.features.windows import TAGGING_WINDOW_SECONDS
 from kerastag.fitting import holdout_indices, predict_scores, unit_seed
 from kerastag.formats import run_folder
 from kerastag.formats.eer_table import EerRow, format_eer_table, write_eer_table
+from kerastag.formats.model_file import ModelInfo
 from kerastag.loading import (ClipWindows, compute_features, multi_hot, prepare_dataset,
                               stack_windows, stream_paths)
 from kerastag.metrics import eer_per_tag, summarize_eer
@@ -225,20 +226,16 @@ class TaggingTask:
         ``tags_and_silence`` row."""
         return list(data.classes) + ([SILENCE_TARGET] if row.targets == "tags_and_silence" else [])
 
-    def metadata(self, data: TaggingData, unit: Unit) -> dict:
+    def model_info(self, data: TaggingData, unit: Unit) -> ModelInfo:
         """What ``predict`` needs beside the weights: classes, features, provenance."""
-        from kerastag.models.transfer import init_from_metadata
+        from kerastag.models.transfer import init_from_provenance
 
-        return init_from_metadata(self.config.init_from_of(unit.row)) | {
-            "task": "tagging",
-            "family": self.family(unit.row),
-            "classes": self.outputs(data, unit.row),
-            "features": config_to_dict(self.row_features(unit.row)) | {"cache_dir": None},
-            "chunk_seconds": WINDOW_SECONDS,
-            "experiment": self.config.name,
-            "row": unit.row.name,
-            "unit": unit.name,
-        }
+        return ModelInfo(
+            task="tagging", family=self.family(unit.row),
+            classes=tuple(self.outputs(data, unit.row)),
+            features=config_to_dict(self.row_features(unit.row)) | {"cache_dir": None},
+            chunk_seconds=WINDOW_SECONDS, experiment=self.config.name, row=unit.row.name,
+            unit=unit.name, init_from=init_from_provenance(self.config.init_from_of(unit.row)))
 
     def write_results(self, out_dir: Path, units: list[Unit], predictions: dict, *, log) -> Path:
         """Table (csv, md) and plots from the saved predictions and histories: columns

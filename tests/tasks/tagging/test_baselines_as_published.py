@@ -73,7 +73,7 @@ def test_trained_on_the_raw_list_scored_on_the_evaluation_set_with_s_as_an_outpu
     from kerastag.cli import main
     from kerastag.config import load_config
     from kerastag.fitting import unit_seed
-    from kerastag.formats.model_file import read_metadata
+    from kerastag.formats.model_file import read_model_info
     from kerastag.runner.task import Unit
     from kerastag.tasks.tagging.task import TaggingTask
 
@@ -92,7 +92,7 @@ def test_trained_on_the_raw_list_scored_on_the_evaluation_set_with_s_as_an_outpu
         assert saved["clip_ids"].tolist() == [c.clip_id for c in evaluation]
         assert saved["scores"].shape == saved["y_true"].shape == (len(evaluation), 8)
         np.testing.assert_array_equal(saved["y_true"][:, 7], silence)
-    assert read_metadata(out / "models" / "dae_dnn" / "evaluation.keras")["classes"] == [*TAGS, "S"]
+    assert read_model_info(out / "models" / "dae_dnn" / "evaluation.keras").classes == (*TAGS, "S")
 
     config = load_config(path)  # every training chunk of the raw list, windows 14 frames apart
     task = TaggingTask(config)

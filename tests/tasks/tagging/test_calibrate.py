@@ -139,10 +139,12 @@ def make_run(folder, *, task="tagging", protocol="crossval", folds=3, rows=ROWS,
 
 
 def fake_model(path, classes):
-    """A ``.keras`` name holding only the ``kerastag.json`` member (what read_metadata reads)."""
+    """A ``.keras`` name holding only the ``kerastag.json`` member (what read_model_info
+    reads), as a file from before versions were written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as archive:
-        archive.writestr("kerastag.json", json.dumps({"task": "tagging", "classes": classes}))
+        archive.writestr("kerastag.json", json.dumps({"task": "tagging", "classes": classes,
+                                                   "features": {"type": "logmel_a"}}))
 
 
 @pytest.mark.parametrize("criterion", CRITERIA)

@@ -168,9 +168,9 @@ def test_out_of_fold_scores_equal_predict_of_the_saved_model(own_run):
     for fold in (0, 1):
         oof = oof_scores(out, fold)
         assert sorted(oof.index) == sorted(rows.loc[rows["fold"] == fold, "filename"])
-        _, frame_model, metadata, spec = load_tagger(out / "models" / "mixup_a1.5" / f"fold{fold}.keras")
+        _, frame_model, info, spec = load_tagger(out / "models" / "mixup_a1.5" / f"fold{fold}.keras")
         for name in oof.index:
-            clip = predict_clip(frame_model, spec, root / name, metadata["chunk_seconds"])
+            clip = predict_clip(frame_model, spec, root / name, info.chunk_seconds)
             np.testing.assert_allclose(clip.scores, oof.loc[name].to_numpy(), atol=1e-5,
                                        err_msg=name)
 
@@ -206,7 +206,7 @@ def test_predict_and_predict_events_work_on_the_own_lengths(own_run, tmp_path):
 def test_table1_baselines_train_on_windows_and_predict_scores_as_the_run(tmp_path):
     """The DAE-DNN and the challenge's GMM on the own mixed lengths: trained on windows,
     each clip's out-of-fold score equal to ``predict``'s maximum over its windows."""
-    from kerastag.formats.model_file import load_model, read_metadata
+    from kerastag.formats.model_file import load_model, read_model_info
     from kerastag.config import features_from_data
     from kerastag.tasks.tagging.predict import baseline_clip_scores
 
@@ -228,10 +228,10 @@ def test_table1_baselines_train_on_windows_and_predict_scores_as_the_run(tmp_pat
     assert result.exit_code == 0, result.output
     for row, family, suffix in (("dae_dnn", "dae_dnn", ".keras"), ("gmm", "dcase2016_gmm", ".gmm.json")):
         path = out / "models" / row / f"fold0{suffix}"
-        metadata = read_metadata(path, required=("features",))
-        model, spec = load_model(path), features_from_data(metadata["features"]).spec()
+        info = read_model_info(path)
+        model, spec = load_model(path), features_from_data(info.features).spec()
         oof = oof_scores(out, 0, row)
         for name in oof.index:
-            scores = baseline_clip_scores(model, spec, root / name, metadata["chunk_seconds"], family)
+            scores = baseline_clip_scores(model, spec, root / name, info.chunk_seconds, family)
             np.testing.assert_allclose(scores, oof.loc[name].to_numpy(), rtol=1e-5, atol=1e-5,
                                        err_msg=f"{row} {name}")

@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 from kerastag.cli import main
 from kerastag.errors import ConfigError
 from kerastag.features.specs import LogMelA
-from kerastag.formats.model_file import save_model
+from kerastag.formats.model_file import ModelInfo, save_model
 from kerastag.tasks.tagging import events as ev
 from kerastag.tasks.tagging.predict import load_tagger, predict_clip
 
@@ -47,8 +47,8 @@ def untrained_tagger(tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = build_crnn_attloc(n_mels=128, n_classes=7, filters=[4, 4, 4, 8, 8, 8, 8], rnn_units=4)
     path = tmp_path_factory.mktemp("tagger") / "tiny.keras"
-    save_model(model, path, {"task": "tagging", "family": "crnn_attloc", "classes": TAGS,
-                             "features": {"type": "logmel_a"}, "chunk_seconds": 4.0})
+    save_model(model, path, ModelInfo(task="tagging", family="crnn_attloc", classes=tuple(TAGS),
+                                      features={"type": "logmel_a"}, chunk_seconds=4.0))
     return path
 
 
@@ -193,9 +193,9 @@ def test_events_from_a_model_without_frame_outputs_is_one_line(tmp_path):
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
     path = tmp_path / "clf.keras"
-    save_model(model, path, {"task": "classification", "classes": ["a", "b", "c"],
-                             "features": {"type": "logmel"}, "excerpt": 150, "hop": 50,
-                             "pad_value": 0.0})
+    save_model(model, path, ModelInfo(task="classification", family="resnext50",
+                                      classes=("a", "b", "c"), features={"type": "logmel"},
+                                      excerpt=150, hop=50, pad_value=0.0))
     wav = noise_wav(tmp_path / "x.wav", 1.0)
     assert_one_line_error(invoke("predict", path, wav, "--events", tmp_path / "e.tsv"),
                           "clf.keras", "frame outputs")
