@@ -242,13 +242,9 @@ def eer_threshold(y_true, scores) -> float:
         MetricError: shapes differ, labels are not 0/1, or scores are not finite.
 
     Examples:
-        Three clips carry the tag (scores 0.4, 0.7, 0.9), three do not (0.1, 0.3, 0.6):
-        at the threshold 0.6, one negative of three is tagged and one positive of three
-        missed.
+        The clips of :func:`equal_error_rate`'s example, whose EER of 1/3 is met there:
 
-        >>> y_true = [0, 0, 0, 1, 1, 1]
-        >>> scores = [0.1, 0.3, 0.6, 0.4, 0.7, 0.9]
-        >>> round(eer_threshold(y_true, scores), 4)
+        >>> round(eer_threshold([0, 0, 0, 1, 1, 1], [0.1, 0.3, 0.6, 0.4, 0.7, 0.9]), 4)
         0.6
     """
     segment = _eer_segment(y_true, scores)
