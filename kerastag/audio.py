@@ -117,6 +117,24 @@ def load_audio(path: str | os.PathLike, *, sample_rate: int, mono: bool = True,
         AudioError: missing, empty (0 bytes), undecodable, without samples, with
             non-finite samples, or not of the ``expected`` format; the message names the
             file and what was wrong.
+
+    Examples:
+        A 1 s stereo file at 44.1 kHz, read mono (the channels averaged), one channel,
+        or both, at 16 kHz:
+
+        >>> import pathlib, tempfile
+        >>> import numpy as np, soundfile as sf
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = pathlib.Path(folder) / "clip.wav"
+        ...     left_right = np.stack([np.full(44100, 0.5), np.full(44100, -0.25)], axis=1)
+        ...     sf.write(path, left_right, 44100)
+        ...     mono = load_audio(path, sample_rate=16000)
+        ...     right = load_audio(path, sample_rate=16000, channel=1)
+        ...     both = load_audio(path, sample_rate=16000, mono=False)
+        >>> mono.shape, mono.dtype, both.shape
+        ((16000,), dtype('float32'), (2, 16000))
+        >>> round(float(mono[8000]), 3), round(float(right[8000]), 3)
+        (0.125, -0.25)
     """
     path = Path(path)
     _check_exists(path)

@@ -265,7 +265,9 @@ def run_command(config_path, out_dir, engine, address, cpus_per_unit, gpus_per_u
                                                                  "execution"))
     out_dir = out_dir or default_run_dir(config)
     table = run_experiment(config, out_dir, log=click.echo)
-    click.echo(f"table: {table}  (and {table.with_suffix('.md').name}, models/, plots/)")
+    from kerastag.formats.run_folder import MODELS_DIR, PLOTS_DIR, TABLE_MD
+
+    click.echo(f"table: {table}  (and {TABLE_MD}, {MODELS_DIR}/, {PLOTS_DIR}/)")
 
 
 @main.command("stack")
@@ -278,8 +280,8 @@ def stack_command(run_dir, out_dir):
     """Paper B level 2: XGBoost over a run's out-of-fold predictions + MFCC statistics."""
     from kerastag.tasks.stacking.run import stack_run
 
-    stack_run(run_dir, out_dir, log=click.echo)
-    click.echo(f"stack: {out_dir or run_dir / 'stack'}")
+    result = stack_run(run_dir, out_dir, log=click.echo)
+    click.echo(f"stack: {result.out_dir}")
 
 
 @main.command("evaluate")

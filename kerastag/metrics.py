@@ -100,6 +100,18 @@ def equal_error_rate(y_true, scores) -> float:
 
     Raises:
         MetricError: shapes differ, labels are not 0/1, or scores are not finite.
+
+    Examples:
+        Three clips carry the tag (scores 0.4, 0.7, 0.9), three do not (0.1, 0.3, 0.6):
+        at the threshold 0.6, one negative of three is tagged and one positive of three
+        missed.
+
+        >>> y_true = [0, 0, 0, 1, 1, 1]
+        >>> scores = [0.1, 0.3, 0.6, 0.4, 0.7, 0.9]
+        >>> round(equal_error_rate(y_true, scores), 4)
+        0.3333
+        >>> equal_error_rate([1, 1], [0.2, 0.3])  # no negative clip
+        nan
     """
     segment = _eer_segment(y_true, scores)
     if segment is None:
@@ -145,6 +157,16 @@ def eer_per_tag(y_true, scores) -> np.ndarray:
 
     Raises:
         MetricError: the two arrays are not 2-D of the same shape.
+
+    Examples:
+        The first tag's scores separate its clips; the second tag's are no better than
+        chance:
+
+        >>> import numpy as np
+        >>> y_true = np.array([[0, 1], [0, 0], [1, 1], [1, 0]])
+        >>> scores = np.array([[0.1, 0.8], [0.3, 0.6], [0.7, 0.3], [0.9, 0.4]])
+        >>> eer_per_tag(y_true, scores)
+        array([0. , 0.5])
     """
     y = np.asarray(y_true)
     s = np.asarray(scores)
@@ -169,6 +191,13 @@ def summarize_eer(per_fold) -> EerSummary:
 
     Raises:
         MetricError: ``per_fold`` is not 2-D.
+
+    Examples:
+        Two folds, two tags; the second fold has no positive of the second tag:
+
+        >>> summary = summarize_eer([[0.1, 0.3], [0.2, float("nan")]])
+        >>> summary.per_tag, round(summary.average, 4), round(summary.var_1e3, 4)
+        (array([0.15, 0.3 ]), 0.2, 11.25)
     """
     e = np.asarray(per_fold, dtype=np.float64)
     if e.ndim != 2:
@@ -211,6 +240,12 @@ def eer_threshold(y_true, scores) -> float:
 
     Raises:
         MetricError: shapes differ, labels are not 0/1, or scores are not finite.
+
+    Examples:
+        The clips of :func:`equal_error_rate`'s example, whose EER of 1/3 is met there:
+
+        >>> round(eer_threshold([0, 0, 0, 1, 1, 1], [0.1, 0.3, 0.6, 0.4, 0.7, 0.9]), 4)
+        0.6
     """
     segment = _eer_segment(y_true, scores)
     if segment is None:
@@ -244,6 +279,12 @@ def max_f1_threshold(y_true, scores) -> float:
 
     Raises:
         MetricError: shapes differ, labels are not 0/1, or scores are not finite.
+
+    Examples:
+        Tagging from 0.4 up catches the three positives and one negative (F1 6/7):
+
+        >>> max_f1_threshold([0, 0, 0, 1, 1, 1], [0.1, 0.3, 0.6, 0.4, 0.7, 0.9])
+        0.4
     """
     inputs = _two_class_inputs(y_true, scores)
     if inputs is None:
@@ -295,6 +336,14 @@ def true_label_rank(true_idx, probs) -> np.ndarray:
 
     Returns:
         Shape ``(n,)``, int64 ranks in ``[1, classes]``.
+
+    Examples:
+        >>> import numpy as np
+        >>> true_label_rank([0, 1, 0], np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5],
+        ...                                      [0.1, 0.6, 0.3]]))
+        array([1, 2, 3])
+        >>> true_label_rank([1], np.array([[0.5, 0.5]]))  # a tie goes to the lower index
+        array([2])
     """
     t, p = _check_labels(true_idx, probs)
     p_true = p[np.arange(p.shape[0]), t][:, None]
@@ -319,6 +368,15 @@ def map_at_3(true_idx, probs) -> float:
     Returns:
         Mean over clips of ``1/rank`` of the true class when it is in the top 3, else 0;
         NaN for no clips. Ties are ranked by lower class index first (module docstring).
+
+    Examples:
+        Three clips of three classes; the true classes rank 1st, 2nd and 3rd:
+
+        >>> import numpy as np
+        >>> probs = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
+        >>> true_idx = [0, 1, 0]
+        >>> round(map_at_3(true_idx, probs), 4)  # (1 + 1/2 + 1/3) / 3
+        0.6111
     """
     ap = _ap_at_3(true_idx, probs)
     return float(ap.mean()) if ap.size else float("nan")
@@ -335,6 +393,15 @@ def map_at_3_per_class(true_idx, probs, n_classes: int) -> np.ndarray:
     Returns:
         Shape ``(n_classes,)``: mean per-clip AP@3 over the clips whose true class is
         ``c``; NaN for a class with no clips.
+
+    Examples:
+        Three clips of three classes; the true classes rank 1st, 2nd and 3rd:
+
+        >>> import numpy as np
+        >>> probs = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
+        >>> true_idx = [0, 1, 0]
+        >>> map_at_3_per_class(true_idx, probs, 3)
+        array([0.66666667, 0.5       ,        nan])
     """
     p = _check_probs(probs)
     if p.shape[1] != n_classes:
@@ -356,6 +423,12 @@ def top_k_indices(probs, k: int = 3) -> np.ndarray:
 
     Returns:
         Shape ``(n, min(k, classes))``, int64.
+
+    Examples:
+        >>> import numpy as np
+        >>> top_k_indices(np.array([[0.7, 0.2, 0.1], [0.25, 0.25, 0.5]]), k=2)
+        array([[0, 1],
+               [2, 0]])
     """
     p = _check_probs(probs)
     if k < 1:
@@ -373,6 +446,12 @@ def top_k_labels(probs, classes: Sequence[str], k: int = 3) -> list[list[str]]:
 
     Returns:
         ``n`` lists of ``min(k, classes)`` names, best first, ties by lower index.
+
+    Examples:
+        >>> import numpy as np
+        >>> probs = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5]])
+        >>> top_k_labels(probs, ["Bark", "Meow", "Chirp"], k=2)
+        [['Bark', 'Meow'], ['Chirp', 'Meow']]
     """
     p = _check_probs(probs)
     if len(classes) != p.shape[1]:
@@ -389,6 +468,15 @@ def accuracy(true_idx, probs) -> float:
 
     Returns:
         Accuracy in ``[0, 1]``; NaN for no clips.
+
+    Examples:
+        Three clips of three classes; the true classes rank 1st, 2nd and 3rd:
+
+        >>> import numpy as np
+        >>> probs = np.array([[0.7, 0.2, 0.1], [0.2, 0.3, 0.5], [0.1, 0.6, 0.3]])
+        >>> true_idx = [0, 1, 0]
+        >>> round(accuracy(true_idx, probs), 4)
+        0.3333
     """
     rank = true_label_rank(true_idx, probs)
     return float((rank == 1).mean()) if rank.size else float("nan")

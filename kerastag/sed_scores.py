@@ -1,7 +1,8 @@
 """Sound event detection scores of DCASE (event-based and segment-based), via ``sed_eval``.
 
 An event list is a table of events ``filename, onset, offset, event_label`` (seconds),
-read from the DCASE text format (:func:`read_event_list`). :func:`score_events` compares
+read from the DCASE text format (:mod:`kerastag.formats.event_list`, re-exported here as
+:func:`read_event_list`). :func:`score_events` compares
 an estimated list with a reference one file by file (the files of the reference; a file
 without estimated events is scored against an empty list; estimated events of other files
 are ignored) with the DCASE toolbox ``sed_eval`` (Mesaros, Heittola & Virtanen, "Metrics
@@ -25,12 +26,12 @@ for polyphonic sound event detection", 2016). Its definitions:
 F1 is reported as 0 (not ``sed_eval``'s NaN) when nothing was estimated but something
 was expected (``2 TP / (N_ref + N_est)`` is then 0); it is ``None`` when both lists
 are empty. This module imports only numpy, pandas, ``sed_eval``/``dcase_util`` (lazily)
-and :mod:`kerastag.errors` / :mod:`kerastag.fileio`: no TensorFlow.
+and :mod:`kerastag.errors` / :mod:`kerastag.fileio` / :mod:`kerastag.formats.event_list`:
+no TensorFlow.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import os
@@ -44,61 +45,7 @@ import pandas as pd
 from kerastag.checks import check_number
 from kerastag.errors import DatasetError
 from kerastag.fileio import atomic_path
-
-COLUMNS = ("filename", "onset", "offset", "event_label")
-
-
-def read_event_list(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a DCASE event list.
-
-    Tab-separated (``.tsv``, ``.txt``, any other suffix) or comma-separated (``.csv``),
-    with the header ``filename onset offset event_label`` (more columns are allowed and
-    dropped) or, DCASE's older form, without a header and those four columns in order.
-    A file with only the header is an empty list.
-
-    Returns:
-        A DataFrame with the columns ``filename`` (str), ``onset``, ``offset`` (float
-        seconds) and ``event_label`` (str), one row per event, in file order.
-
-    Raises:
-        DatasetError: naming the file (and line): missing or unreadable file, missing
-            columns, an empty field, a time that is not a finite number, a negative time
-            or an onset not before its offset.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: event list not found")
-    delimiter = "," if path.suffix.lower() == ".csv" else "\t"
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [row for row in csv.reader(handle, delimiter=delimiter)]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DatasetError(f"{path}: cannot read the event list ({exc})") from None
-    numbered = [(number, row) for number, row in enumerate(rows, start=1)
-                if any(cell.strip() for cell in row)]
-    if not numbered:
-        raise DatasetError(f"{path}: empty file; expected the header "
-                           f"{_sep(delimiter).join(COLUMNS)}")
-    header = [cell.strip() for cell in numbered[0][1]]
-    if "onset" in header or "event_label" in header or "filename" in header:
-        missing = [name for name in COLUMNS if name not in header]
-        if missing:
-            raise DatasetError(f"{path}: missing column(s) {', '.join(missing)} in the header "
-                               f"({_sep(delimiter).join(header)})")
-        positions = [header.index(name) for name in COLUMNS]
-        body = numbered[1:]
-    else:  # no header: the four columns in order
-        positions = [0, 1, 2, 3]
-        body = numbered
-    records = []
-    for number, row in body:
-        if len(row) <= max(positions):
-            raise DatasetError(f"{path}: line {number}: expected {max(positions) + 1} "
-                               f"{'comma' if delimiter == ',' else 'tab'}-separated fields, "
-                               f"got {len(row)}")
-        records.append(tuple(row[i].strip() for i in positions))
-    frame = pd.DataFrame(records, columns=list(COLUMNS), dtype=object)
-    return _validated(frame, str(path), [number for number, _ in body])
+from kerastag.formats.event_list import COLUMNS, read_event_list, validated_events
 
 
 def score_events(reference: str | os.PathLike | pd.DataFrame,
@@ -234,46 +181,12 @@ def _as_event_list(events: Any, role: str) -> pd.DataFrame:
         if missing:
             raise DatasetError(f"{role} events: missing column(s) {', '.join(missing)}")
         frame = events[list(COLUMNS)].reset_index(drop=True)
-        return _validated(frame, f"{role} events", [i + 1 for i in range(len(frame))],
+        return validated_events(frame, f"{role} events", [i + 1 for i in range(len(frame))],
                           what="row")
     if isinstance(events, (str, os.PathLike)):
         return read_event_list(events)
     raise DatasetError(f"{role} events: expected a path or a DataFrame, "
                        f"got {type(events).__name__}")
-
-
-def _validated(frame: pd.DataFrame, source: str, numbers: Sequence[int],
-               what: str = "line") -> pd.DataFrame:
-    """Check every field; times as floats, names and labels as stripped strings."""
-    onsets, offsets = [], []
-    for index, number in enumerate(numbers):
-        where = f"{source}: {what} {number}"
-        for column in ("filename", "event_label"):
-            value = frame[column].iloc[index]
-            if not isinstance(value, str) or not value.strip():
-                raise DatasetError(f"{where}: empty {column}")
-        times = []
-        for column in ("onset", "offset"):
-            value = frame[column].iloc[index]
-            try:
-                time = float(value)
-            except (TypeError, ValueError):
-                raise DatasetError(f"{where}: {column} {value!r} is not a number") from None
-            if not math.isfinite(time):
-                raise DatasetError(f"{where}: {column} {value!r} is not a finite number")
-            if time < 0:
-                raise DatasetError(f"{where}: {column} {value!r} is negative")
-            times.append(time)
-        if times[0] >= times[1]:
-            raise DatasetError(f"{where}: onset {times[0]:g} is not before offset {times[1]:g}")
-        onsets.append(times[0])
-        offsets.append(times[1])
-    return pd.DataFrame({
-        "filename": [str(v).strip() for v in frame["filename"]],
-        "onset": np.array(onsets, dtype=float),
-        "offset": np.array(offsets, dtype=float),
-        "event_label": [str(v).strip() for v in frame["event_label"]],
-    }, columns=list(COLUMNS))
 
 
 def _container(dcase_util: Any, frame: pd.DataFrame) -> Any:
@@ -312,10 +225,6 @@ def _json_safe(value: Any) -> Any:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def _sep(delimiter: str) -> str:
-    return "," if delimiter == "," else "\\t"
 
 
 __all__ = ["COLUMNS", "read_event_list", "score_events", "write_scores", "format_scores"]

@@ -139,6 +139,13 @@ class LogMelA(FeatureSpec):
         fmin: lowest band edge in Hz.
         fmax: highest band edge in Hz.
         log_offset: added to the mel energies before the log.
+
+    Examples:
+        >>> import numpy as np
+        >>> tone = 0.5 * np.sin(2 * np.pi * 1000 * np.arange(64000) / 16000)  # 4 s, 1 kHz
+        >>> features = LogMelA().compute(tone)
+        >>> features.shape, features.dtype, int(features.mean(axis=0).argmax())  # 1 kHz band
+        ((124, 128), dtype('float32'), 42)
     """
 
     name: ClassVar[str] = "logmel_a"
@@ -236,6 +243,14 @@ class TimeFrequencyB(MillisecondFraming, FeatureSpec):
         fmax: highest band edge in Hz; ``None`` means ``sample_rate / 2``.
         top_db: dynamic range kept below the clip's peak in dB, ``None`` for no limit.
         delta_width: odd window (frames) of the delta filters.
+
+    Examples:
+        >>> import numpy as np
+        >>> spec = TimeFrequencyB(kind="logmel", sample_rate=22050)  # the authors' rate
+        >>> spec.win_length, spec.hop_length
+        (1764, 220)
+        >>> spec.compute(np.sin(np.arange(33075) / 10)).shape  # 1.5 s: 3 x 64 bands x 151
+        (3, 64, 151)
     """
 
     kinds: ClassVar[tuple[str, ...]] = ("logmel", "mfcc")
@@ -366,6 +381,11 @@ class Wave(FeatureSpec):
 
     Attributes:
         sample_rate: sample rate in Hz.
+
+    Examples:
+        >>> import numpy as np
+        >>> Wave().compute(np.array([0.5, 1.5, -2.0]))  # clipped to [-1, 1]
+        array([ 0.5,  1. , -1. ], dtype=float32)
     """
 
     name: ClassVar[str] = "wave"

@@ -25,6 +25,7 @@ from kerastag.config import RowConfig
 from kerastag.errors import KerastagError
 from kerastag.names import MIXING_MODES
 from kerastag.fileio import write_text_atomic
+from kerastag.formats.run_folder import table_paths
 from kerastag.reference_results import CHIME_HOME_TAG_NAMES, CHIME_HOME_TAGS, paper_a_row
 
 EER_FIXED_COLUMNS = ("row", "model", "augmentation", "alpha")
@@ -132,8 +133,9 @@ def write_eer_table(rows: Sequence[EerRow], out_dir: str | os.PathLike, *,
     """
     check_rows(rows, tags)
     out_dir = Path(out_dir)
-    csv_path = write_text_atomic(out_dir / "table.csv", _eer_csv_text(rows, tags))
-    md_path = write_text_atomic(out_dir / "table.md",
+    csv_name, md_name = table_paths(out_dir)
+    csv_path = write_text_atomic(csv_name, _eer_csv_text(rows, tags))
+    md_path = write_text_atomic(md_name,
                                 _eer_markdown(rows, tags, with_paper(tags, paper)))
     return csv_path, md_path
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from kerastag.errors import StackingError
 from kerastag.fileio import write_text_atomic
+from kerastag.formats import run_folder
 
 CLASSES_FILE = "classes.json"
 #: How probabilities are written: six significant digits.
@@ -170,7 +171,7 @@ def read_level1(run_dir: str | os.PathLike, rows: Sequence[str] | None = None) -
         StackingError: a missing file, a bad header or value, duplicate clip names,
             class lists, clip sets, folds or labels that differ between models.
     """
-    level1_dir = Path(run_dir) / "level1"
+    level1_dir = run_folder.level1_dir(run_dir)
     classes = _read_classes(level1_dir / CLASSES_FILE)
     order = _row_order(level1_dir, rows)
     oof, test = {}, {}

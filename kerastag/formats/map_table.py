@@ -16,6 +16,7 @@ from typing import Mapping, Sequence
 
 from kerastag.errors import KerastagError
 from kerastag.fileio import write_text_atomic
+from kerastag.formats.run_folder import table_paths
 from kerastag.formats.eer_table import NO_PAPER, format_difference, format_number, markdown_line
 
 MAP_COLUMNS = ("model", "map3", "accuracy")
@@ -60,8 +61,9 @@ def write_map_table(rows: Sequence[MapRow], out_dir: str | os.PathLike, *,
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(MAP_COLUMNS)
     writer.writerows([row.name, format_number(row.map3), format_number(row.accuracy)] for row in rows)
-    csv_path = write_text_atomic(out_dir / "table.csv", buffer.getvalue())
-    md_path = write_text_atomic(out_dir / "table.md", _map_markdown(rows, paper))
+    csv_name, md_name = table_paths(out_dir)
+    csv_path = write_text_atomic(csv_name, buffer.getvalue())
+    md_path = write_text_atomic(md_name, _map_markdown(rows, paper))
     return csv_path, md_path
 
 

@@ -9,10 +9,21 @@ Layout::
     DIR/predictions/<row>/<unit>.npz     its scores on the clips it did not see; written
                                          last, so its presence marks the unit finished
     DIR/table.csv, DIR/table.md          the task's result table
+    DIR/test/table.csv, table.md         paper B: the table on the test set (when labelled)
     DIR/plots/                           history curves per row and the task's plots
+    DIR/level1/<row>.oof.csv, .test.csv  paper B: level-1 probabilities (formats.level1_csv)
+    DIR/level1/classes.json              ... and their class order
+    DIR/submissions/<row>.csv            paper B: Kaggle submission per row (submission_csv)
+    DIR/stack/                           paper B level 2 (``kerastag stack``): table.csv,
+                                         table.md, test/, level2.json, level2_meta.json,
+                                         stack.oof.csv, stack.test.csv, submission.csv
+    DIR/thresholds/<row>.json            ``kerastag calibrate``: a row's thresholds
+    DIR/thresholds/thresholds.csv        ... and all rows' in one table (formats.thresholds)
+    DIR/evaluate/                        ``kerastag evaluate``: the tables recomputed
 
 Every file is written to a temporary name and renamed, so a folder never holds half a
-file. The writer and the reader of each file are both here.
+file. The writer and the reader of each file are both here; the name of every folder
+and table of the layout is spelled here and nowhere else.
 """
 
 from __future__ import annotations
@@ -21,36 +32,128 @@ import contextlib
 import os
 import socket
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from kerastag.errors import ConfigError, KerastagError
 from kerastag.fileio import atomic_path, remove_temporaries, write_text_atomic
-from kerastag.formats.model_file import MODEL_SUFFIXES
+
+if TYPE_CHECKING:  # pandas is imported where a history is read: the paths need none of it
+    import pandas as pd
 
 CONFIG_FILE = "config.yaml"
 LOCK_FILE = ".kerastag.lock"
 HOLDER_FILE = ".kerastag.lock.holder"
 
+MODELS_DIR = "models"
+HISTORIES_DIR = "histories"
+PREDICTIONS_DIR = "predictions"
+PLOTS_DIR = "plots"
+TEST_DIR = "test"
+LEVEL1_DIR = "level1"
+SUBMISSIONS_DIR = "submissions"
+STACK_DIR = "stack"
+STACK_SUBMISSION_FILE = "submission.csv"
+THRESHOLDS_DIR = "thresholds"
+THRESHOLDS_TABLE_FILE = "thresholds.csv"
+EVALUATE_DIR = "evaluate"
+TABLE_CSV = "table.csv"
+TABLE_MD = "table.md"
+
 #: Config keys that may differ between the run that made a folder and one resuming it.
 _RESUMABLE_DIFFERENCES = ("source", "stack", "name", "execution")
+
+
+# ----------------------------------------------------------------------- paths
 
 
 def unit_paths(out_dir: Path, row: str, unit: str) -> dict[str, Path]:
     """The model, history and predictions files of unit ``unit`` of row ``row``; the
     model file is the one saved (any of ``MODEL_SUFFIXES``), else the ``.keras`` name."""
+    from kerastag.formats.model_file import MODEL_SUFFIXES  # imports Keras: only when needed
+
     out_dir = Path(out_dir)
-    models = out_dir / "models" / row
+    models = models_dir(out_dir, row)
     saved = [models / f"{unit}{suffix}" for suffix in MODEL_SUFFIXES
              if (models / f"{unit}{suffix}").is_file()]
     return {
         "model": saved[0] if saved else models / f"{unit}.keras",
-        "history": out_dir / "histories" / row / f"{unit}.csv",
-        "predictions": out_dir / "predictions" / row / f"{unit}.npz",
+        "history": out_dir / HISTORIES_DIR / row / f"{unit}.csv",
+        "predictions": predictions_dir(out_dir, row) / f"{unit}.npz",
     }
+
+
+def models_dir(out_dir: Path, row: str) -> Path:
+    """``DIR/models/<row>/``: the row's saved models, one per unit."""
+    return Path(out_dir) / MODELS_DIR / row
+
+
+def predictions_dir(out_dir: Path, row: str) -> Path:
+    """``DIR/predictions/<row>/``: the row's scores, one ``<unit>.npz`` per unit."""
+    return Path(out_dir) / PREDICTIONS_DIR / row
+
+
+def table_paths(out_dir: Path) -> tuple[Path, Path]:
+    """``(table.csv, table.md)`` of a result folder (a run, its ``test/``, ``stack/``...)."""
+    return Path(out_dir) / TABLE_CSV, Path(out_dir) / TABLE_MD
+
+
+def tables_of_test_set(out_dir: Path) -> Path:
+    """``<folder>/test/``: a result folder's tables on the test set."""
+    return Path(out_dir) / TEST_DIR
+
+
+def plots_dir(out_dir: Path) -> Path:
+    return Path(out_dir) / PLOTS_DIR
+
+
+def evaluate_dir(out_dir: Path) -> Path:
+    """``DIR/evaluate/``: where ``kerastag evaluate`` writes the recomputed tables."""
+    return Path(out_dir) / EVALUATE_DIR
+
+
+def level1_dir(out_dir: Path) -> Path:
+    """``DIR/level1/``: paper B's level-1 probability tables (read by ``kerastag stack``)."""
+    return Path(out_dir) / LEVEL1_DIR
+
+
+def submission_path(out_dir: Path, row: str) -> Path:
+    """``DIR/submissions/<row>.csv``: a paper-B row's Kaggle submission."""
+    return Path(out_dir) / SUBMISSIONS_DIR / f"{row}.csv"
+
+
+def stack_dir(run_dir: Path, out_dir: Path | None = None) -> Path:
+    """Where ``kerastag stack`` writes: ``out_dir`` when given, else ``DIR/stack/``."""
+    return Path(run_dir) / STACK_DIR if out_dir is None else Path(out_dir)
+
+
+def thresholds_dir(out_dir: Path) -> Path:
+    """``DIR/thresholds/``: ``kerastag calibrate``'s files."""
+    return Path(out_dir) / THRESHOLDS_DIR
+
+
+def thresholds_path(out_dir: Path, row: str) -> Path:
+    """``DIR/thresholds/<row>.json``: the calibrated thresholds of row ``row``."""
+    return thresholds_dir(out_dir) / f"{row}.json"
+
+
+def thresholds_table_path(out_dir: Path) -> Path:
+    """``DIR/thresholds/thresholds.csv``: every calibrated row's thresholds in one table."""
+    return thresholds_dir(out_dir) / THRESHOLDS_TABLE_FILE
+
+
+def run_and_row_of_model(model_path: Path) -> tuple[Path, str] | None:
+    """``(DIR, row)`` of a model saved at ``DIR/models/<row>/<unit>...``; None for a model
+    anywhere else."""
+    row_dir = Path(model_path).parent
+    if row_dir.parent.name != MODELS_DIR or not row_dir.name:
+        return None
+    return row_dir.parent.parent, row_dir.name
+
+
+# ----------------------------------------------------------------------- files
 
 
 def is_finished(out_dir: Path, row: str, unit: str) -> bool:
@@ -64,6 +167,8 @@ def write_history(path: Path, history: pd.DataFrame) -> None:
 
 
 def read_history(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_csv(path)
 
 

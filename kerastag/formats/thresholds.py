@@ -38,6 +38,7 @@ import numpy as np
 from kerastag.checks import check_number
 from kerastag.errors import ThresholdError
 from kerastag.fileio import atomic_path, write_text_atomic
+from kerastag.formats import run_folder
 from kerastag.names import CALIBRATION_CRITERIA
 
 FORMAT = "kerastag-thresholds"
@@ -45,8 +46,6 @@ VERSION = 1
 #: How ``kerastag calibrate`` chooses a tag's threshold (see the registry of names).
 CRITERIA = CALIBRATION_CRITERIA
 REQUIRED_KEYS = ("format", "version", "classes", "thresholds")
-THRESHOLDS_DIR = "thresholds"
-SUMMARY_FILE = "thresholds.csv"
 SUMMARY_FIXED_COLUMNS = ("row", "criterion")
 #: The threshold a tag falls back to when it cannot be calibrated.
 DEFAULT_THRESHOLD = 0.5
@@ -237,11 +236,10 @@ def thresholds_path_for_model(model_path: str | os.PathLike) -> Path | None:
         That path when the file exists; None otherwise (also for a model outside a run
         folder's ``models/<row>/``).
     """
-    model_path = Path(model_path)
-    row_dir = model_path.parent
-    if row_dir.parent.name != "models" or not row_dir.name:
+    found = run_folder.run_and_row_of_model(Path(model_path))
+    if found is None:
         return None
-    candidate = row_dir.parent.parent / THRESHOLDS_DIR / f"{row_dir.name}.json"
+    candidate = run_folder.thresholds_path(*found)
     return candidate if candidate.is_file() else None
 
 
@@ -304,9 +302,9 @@ def _text_thresholds(path: Path, text: str, classes: list[str]) -> dict[str, flo
         cells = [c.strip() for c in (line.split(",") if "," in line else line.split())]
         where = f"{path}:{number}"
         if len(cells) != 2:
-            hint = (f"; {SUMMARY_FILE} lists every row, pass the row's "
-                    f"{THRESHOLDS_DIR}/<row>.json" if tuple(cells[:2]) == SUMMARY_FIXED_COLUMNS
-                    else "")
+            hint = (f"; {run_folder.THRESHOLDS_TABLE_FILE} lists every row, pass the row's "
+                    f"{run_folder.THRESHOLDS_DIR}/<row>.json"
+                    if tuple(cells[:2]) == SUMMARY_FIXED_COLUMNS else "")
             raise ThresholdError(f"{where}: {len(cells)} cells, expected 2 "
                                  f"('tag,threshold'){hint}")
         tag, cell = cells

@@ -83,6 +83,14 @@ def build_crnn_attloc(*, n_mels: int = 128, n_classes: int = 7, n_frames: int | 
 
     Raises:
         ModelError: an argument is out of range (the message quotes the value).
+
+    Examples:
+        A narrow CRNN for 40-band log-mel chunks of 124 frames (5 conv blocks):
+
+        >>> model = build_crnn_attloc(n_mels=40, n_classes=7, n_frames=124, filters=(8, 16),
+        ...                           rnn_units=16)
+        >>> model.input_shape, model.output_shape, count_blocks(40)
+        ((None, 124, 40), (None, 7), 5)
     """
     _check_arguments(n_mels, n_classes, n_frames, filters, rnn_units, dropout)
     n_mels, n_classes, rnn_units = int(n_mels), int(n_classes), int(rnn_units)  # numpy ints too
@@ -122,6 +130,15 @@ def frame_level_model(model: keras.Model) -> keras.Model:
 
     Raises:
         ModelError: ``model`` is not a Keras model or lacks one of those layers.
+
+    Examples:
+        >>> import numpy as np
+        >>> model = build_crnn_attloc(n_mels=40, n_frames=124, filters=(8,), rnn_units=8)
+        >>> outputs = frame_level_model(model)(np.zeros((2, 124, 40), "float32"))
+        >>> {name: tuple(output.shape) for name, output in outputs.items()}
+        {'clip': (2, 7), 'localization': (2, 124, 7), 'attention': (2, 124, 7)}
+        >>> round(float(outputs["attention"][0, :, 0].numpy().sum()), 5)
+        1.0
     """
     if not isinstance(model, keras.Model):
         raise ModelError(f"frame_level_model expects a keras.Model, received {type(model).__name__}")

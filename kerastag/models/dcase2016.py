@@ -199,6 +199,11 @@ def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidd
         A model ``(batch, frames, n_mfcc)`` -> clip probabilities ``(batch, n_classes)``,
         the mean of the per-window sigmoid outputs (layer ``window_probs``). A clip needs
         at least ``dae_context + context - 1`` frames (97: 1 s at a 10 ms hop).
+
+    Examples:
+        >>> model = build_dae_dnn((None, 20), 7, dae_hidden=32, hidden=(64, 32))
+        >>> model.output_shape, model.get_layer("window_probs").output.shape
+        ((None, 7), (None, None, 7))
     """
     _check_sizes(dae_context=dae_context, dae_hidden=dae_hidden, bottleneck=bottleneck,
                  context=context, window_hop=window_hop,
@@ -279,6 +284,12 @@ def build_cgrnn_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: i
 
     Returns:
         A model ``(batch, frames, n_mels + n_imd)`` -> ``(batch, n_classes)``.
+
+    Examples:
+        >>> model = build_cgrnn_imd((None, 40 + 40), 7, filters=8, imd_kernel=30,
+        ...                         rnn_units=8, rnn_layers=1, dense_units=16)
+        >>> model.input_shape, model.output_shape
+        ((None, None, 80), (None, 7))
     """
     _check_sizes(rnn_units=rnn_units, rnn_layers=rnn_layers, dense_units=dense_units)
     _check_rates(dropout=dropout)
@@ -312,6 +323,12 @@ def build_attloc_imd(input_shape, n_classes: int, *, n_mels: int = 40, filters: 
         A model ``(batch, frames, n_mels + n_imd)`` -> ``(batch, n_classes)``; its layers
         ``attention`` ``(b, t, 1)``, ``localization`` and ``frame_probs`` ``(b, t, tags)``
         are the per-frame outputs.
+
+    Examples:
+        >>> model = build_attloc_imd((None, 40 + 40), 7, filters=8, imd_kernel=30,
+        ...                          rnn_units=8, rnn_layers=1, dense_units=16)
+        >>> model.output_shape, model.get_layer("frame_probs").output.shape
+        ((None, 7), (None, None, 7))
     """
     _check_sizes(rnn_units=rnn_units, rnn_layers=rnn_layers, dense_units=dense_units)
     _check_rates(dropout=dropout)

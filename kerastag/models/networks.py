@@ -121,6 +121,21 @@ def build_network(name: str, input_shape, n_classes: int, **kwargs) -> keras.Mod
 
     Raises:
         ModelError: unknown ``name`` (the message lists the valid names) or bad arguments.
+
+    Examples:
+        A small ResNeXt (one block per stage, cardinality 4) on log-mel + deltas, and the
+        same backbone behind the learned wave front end on 0.5 s at 44.1 kHz:
+
+        >>> build_network("resnext50", (64, 150, 3), 41, blocks=(1, 1, 1, 1),
+        ...               cardinality=4, stem_filters=16).output_shape
+        (None, 41)
+        >>> build_network("wave_resnext", (22050,), 41, blocks=(1, 1, 1, 1),
+        ...               cardinality=4, stem_filters=16).output_shape
+        (None, 41)
+        >>> build_network("vgg", (64, 150, 3), 41)
+        Traceback (most recent call last):
+        ...
+        kerastag.errors.ModelError: unknown network 'vgg'; valid: xception, resnet50, ...
     """
     if name not in NETWORKS:
         raise ModelError(f"unknown network {name!r}; valid: {', '.join(NETWORKS)}")

@@ -96,7 +96,7 @@ def evaluate_run(out_dir: Path, *, log: Log = print):
                 raise KerastagError(f"{model_path}: model missing; finish the run with 'kerastag run'")
             predictions[unit] = task.rescore(data, unit, load_model(model_path))
             log(f"{unit.row.name} {unit.name}: rescored {len(predictions[unit]['clip_ids'])} clips")
-        return task.write_evaluation(out_dir / "evaluate", units, predictions, log=log)
+        return task.write_evaluation(run_folder.evaluate_dir(out_dir), units, predictions, log=log)
 
 
 def load_predictions(out_dir: Path, units: list[Unit]) -> dict[Unit, dict[str, np.ndarray]]:

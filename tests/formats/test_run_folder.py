@@ -123,3 +123,27 @@ def test_read_config_data_of_a_folder_without_config_yaml(tmp_path):
     with pytest.raises(KerastagError, match="not a kerastag run folder \\(no config.yaml\\)") as info:
         run_folder.read_config_data(tmp_path)
     assert str(tmp_path) in str(info.value)
+
+
+def test_every_folder_and_table_of_the_layout(tmp_path):
+    """The paths other modules take from here, as users and older run folders know them."""
+    run = tmp_path / "run"
+    assert run_folder.models_dir(run, "r") == run / "models" / "r"
+    assert run_folder.predictions_dir(run, "r") == run / "predictions" / "r"
+    assert run_folder.table_paths(run) == (run / "table.csv", run / "table.md")
+    assert run_folder.tables_of_test_set(run) == run / "test"
+    assert run_folder.plots_dir(run) == run / "plots"
+    assert run_folder.evaluate_dir(run) == run / "evaluate"
+    assert run_folder.level1_dir(run) == run / "level1"
+    assert run_folder.submission_path(run, "r") == run / "submissions" / "r.csv"
+    assert run_folder.stack_dir(run) == run / "stack"
+    assert run_folder.stack_dir(run, tmp_path / "elsewhere") == tmp_path / "elsewhere"
+    assert run_folder.thresholds_path(run, "r") == run / "thresholds" / "r.json"
+    assert run_folder.thresholds_table_path(run) == run / "thresholds" / "thresholds.csv"
+
+
+def test_run_and_row_of_a_model_in_a_run_folder_and_elsewhere(tmp_path):
+    model = run_folder.unit_paths(tmp_path / "run", "mixup", "fold0")["model"]
+    assert run_folder.run_and_row_of_model(model) == (tmp_path / "run", "mixup")
+    assert run_folder.run_and_row_of_model(tmp_path / "fold0.keras") is None
+    assert run_folder.run_and_row_of_model(tmp_path / "other" / "r" / "fold0.keras") is None

@@ -52,12 +52,12 @@ from kerastag.datasets.demo.chime_sounds import (
 from kerastag.datasets.demo.dsp import db_to_gain, to_int16
 from kerastag.datasets.demo.staging import check_target_free, staged_dataset
 from kerastag.errors import DatasetError
+from kerastag.formats.event_list import write_event_list
 from kerastag.reference_results import CHIME_HOME_TAGS
 
 LONG_ROOT = "chime_home_long"
 AUDIO_DIR = "audio"
 EVENTS_FILE = "events.tsv"
-EVENTS_HEADER = ("filename", "onset", "offset", "event_label")
 DEFAULT_RECORDINGS = 2
 DEFAULT_MINUTES = 10.0
 MIN_MINUTES = 0.1  # 6 s: room for at least one event
@@ -127,7 +127,7 @@ def make_chime_long_demo(out_dir: str | os.PathLike, *, recordings: int = DEFAUL
             filename = f"{name}.16kHz.wav"
             events = _write_recording(stage / AUDIO_DIR / filename, recording_seed, n_low, bar)
             rows += [(filename, onset, offset, tag) for onset, offset, tag in events]
-        _write_events(stage / EVENTS_FILE, rows)
+        write_event_list(stage / EVENTS_FILE, rows)
     return root, root / EVENTS_FILE
 
 
@@ -307,10 +307,3 @@ def _write_recording(path: Path, seed: int, n_low: int, bar: tqdm,
             bar.update((stop - start) / _SR)
         out.write(to_int16(decimator.flush()))
     return truth
-
-
-def _write_events(path: Path, rows: list[tuple[str, float, float, str]]) -> None:
-    """The DCASE event list: tab-separated, a header, LF line endings."""
-    lines = ["\t".join(EVENTS_HEADER)]
-    lines += [f"{name}\t{onset:.3f}\t{offset:.3f}\t{tag}" for name, onset, offset, tag in rows]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8", newline="")

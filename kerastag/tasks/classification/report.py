@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kerastag.config import RowConfig
-from kerastag.formats import level1_csv, submission_csv
+from kerastag.formats import level1_csv, run_folder, submission_csv
 from kerastag.formats.level1_csv import Level1Table
 from kerastag.formats.map_table import MapRow, write_map_table
 from kerastag.metrics import accuracy, map_at_3, map_at_3_per_class
@@ -68,11 +68,11 @@ def write_level1(out_dir: Path, tables: RowTables, classes: Sequence[str]) -> No
     """``level1/<row>.oof.csv``, ``<row>.test.csv``, ``classes.json`` and
     ``submissions/<row>.csv`` (rows with test clips only: a dataset without a test set
     gets a header-only ``<row>.test.csv`` and no submission)."""
-    folder = Path(out_dir) / "level1"
+    folder = run_folder.level1_dir(out_dir)
     for name, parts in tables.items():
         level1_csv.write_row(folder, name, classes, parts["oof"], parts["test"])
         if parts["test"] is not None and parts["test"].fnames.size:
-            submission_csv.write_submission(Path(out_dir) / "submissions" / f"{name}.csv",
+            submission_csv.write_submission(run_folder.submission_path(out_dir, name),
                                             parts["test"].fnames, parts["test"].probs, classes)
     level1_csv.write_classes(folder, classes)
 
@@ -92,11 +92,11 @@ def write_tables(out_dir: Path, tables: RowTables, classes: Sequence[str],
     _log_rows(rows, log, "  (5-fold, training clips)")
     test_rows = map_rows(tables, "test")
     if test_rows:
-        write_map_table(test_rows, Path(out_dir) / "test", paper=paper)
+        write_map_table(test_rows, run_folder.tables_of_test_set(out_dir), paper=paper)
         _log_rows(test_rows, log, "  (test set)")
     per_class = {name: map_at_3_per_class(parts["oof"].labels, parts["oof"].probs, len(classes))
                  for name, parts in tables.items()}
-    plot_map_per_class(per_class, classes, Path(out_dir) / "plots" / "map3_per_class.png")
+    plot_map_per_class(per_class, classes, run_folder.plots_dir(out_dir) / "map3_per_class.png")
     return csv_path
 
 

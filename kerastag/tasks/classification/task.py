@@ -228,7 +228,7 @@ class ClassificationTask:
         if not any(parts["test"] is not None and parts["test"].fnames.size for parts in tables.values()):
             self._say_no_test_set(out_dir, log)
         plot_histories(run_folder.read_histories(out_dir, [(u.row.name, u.name) for u in units]),
-                       out_dir / "plots")
+                       run_folder.plots_dir(out_dir))
         return csv_path
 
     def write_evaluation(self, out_dir: Path, units: list[Unit], predictions: dict, *, log):
@@ -246,7 +246,7 @@ class ClassificationTask:
         from kerastag.fileio import write_text_atomic
 
         log(NO_TEST_SET)
-        md_path = Path(out_dir) / "table.md"
+        _, md_path = run_folder.table_paths(out_dir)
         write_text_atomic(md_path, md_path.read_text(encoding="utf-8") + f"\n- {NO_TEST_SET}.\n")
 
     def _paper(self) -> dict[str, float] | None:

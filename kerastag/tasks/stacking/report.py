@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from kerastag.fileio import write_text_atomic
-from kerastag.formats import level1_csv, submission_csv
+from kerastag.formats import level1_csv, run_folder, submission_csv
 from kerastag.formats.level1_csv import Level1, Level1Table, read_level1
 from kerastag.formats.level2_model import save_level2
 from kerastag.formats.map_table import MapRow, write_map_table
@@ -101,7 +101,7 @@ def run_stacking(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None =
         The :class:`StackResult`.
     """
     level1 = read_level1(run_dir, rows)
-    out_dir = Path(run_dir) / "stack" if out_dir is None else Path(out_dir)
+    out_dir = run_folder.stack_dir(run_dir, out_dir)
     X_train, X_test, names = meta_features(level1, *resolve_mfcc_stats(mfcc_stats, level1))
     y, n_classes = level1.train_labels, level1.n_classes
     stack_oof = nested_cv_probs(X_train, y, level1.train_folds, seed=seed,
@@ -148,7 +148,7 @@ def _report(level1: Level1, stack_oof: np.ndarray, stack_test: np.ndarray, out_d
         test_rows = _score_rows(level1, level1.test_probs[:, known], stack_test[known],
                                 level1.test_labels[known])
         files["test_table_csv"], files["test_table_md"] = write_map_table(
-            test_rows, out_dir / "test", paper=paper)
+            test_rows, run_folder.tables_of_test_set(out_dir), paper=paper)
         _append_note(files["test_table_md"], _table_note(level1, best, with_mfcc, "test",
                                                          int(known.sum()), paper_reference))
     best_probs = level1.oof_probs[level1.model_order.index(best)]
@@ -198,5 +198,5 @@ def _write_probability_files(level1: Level1, stack_oof: np.ndarray,
     files = {"stack_oof": paths["oof"], "stack_test": paths["test"]}
     if level1.test_fnames.size:
         files["submission"] = submission_csv.write_submission(
-            out_dir / "submission.csv", level1.test_fnames, stack_test, level1.classes)
+            out_dir / run_folder.STACK_SUBMISSION_FILE, level1.test_fnames, stack_test, level1.classes)
     return files

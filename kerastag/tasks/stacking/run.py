@@ -46,7 +46,7 @@ def stack_run(run_dir: Path, out_dir: Path | None = None, *, log=print):
                               seed=stack.seed if stack else config.seed,
                               n_jobs=stack.n_jobs if stack else None,
                               paper_reference=config.dataset.layout == PAPER_B_LAYOUT)
-    table = Path(out_dir or run_dir / "stack") / "table.csv"
+    table, _ = run_folder.table_paths(result.out_dir)
     log(pd.read_csv(table).to_string(index=False, float_format="%.4f"))
     if result.level1.test_fnames.size == 0:
         log(NO_TEST_SET)

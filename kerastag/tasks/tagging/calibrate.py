@@ -35,8 +35,7 @@ import yaml
 from kerastag.config import ExperimentConfig, RowConfig, config_from_run_data
 from kerastag.errors import ConfigError, KerastagError, ModelError, ThresholdError
 from kerastag.formats import run_folder
-from kerastag.formats.thresholds import (CRITERIA, DEFAULT_THRESHOLD, SUMMARY_FILE,
-                                         THRESHOLDS_DIR, write_thresholds,
+from kerastag.formats.thresholds import (CRITERIA, DEFAULT_THRESHOLD, write_thresholds,
                                          write_thresholds_table)
 from kerastag.metrics import eer_threshold, max_f1_threshold
 
@@ -109,7 +108,6 @@ def calibrate_run(run_dir, *, criterion: str = "eer", log=print) -> list[Path]:
                                      f"{', '.join(result.classes)} but row {results[0].row!r} "
                                      f"has {', '.join(classes)}")
         source = run_dir.resolve()
-        out = run_dir / THRESHOLDS_DIR
         written = []
         for result in skipped:
             log(f"note: {result.row}: scores are not probabilities in [0, 1] (e.g. the GMM "
@@ -118,7 +116,8 @@ def calibrate_run(run_dir, *, criterion: str = "eer", log=print) -> list[Path]:
             for tag in result.fallback:
                 log(f"note: {result.row}: tag {tag!r} has no positive or no negative "
                     f"out-of-fold clip; its threshold stays {DEFAULT_THRESHOLD}")
-            written.append(write_thresholds(out / f"{result.row}.json", result.classes,
+            written.append(write_thresholds(run_folder.thresholds_path(run_dir, result.row),
+                                            result.classes,
                                             result.values, criterion=criterion,
                                             row=result.row, source=source))
             values = " ".join(f"{tag}={value:.3f}" for tag, value in
@@ -126,7 +125,8 @@ def calibrate_run(run_dir, *, criterion: str = "eer", log=print) -> list[Path]:
             log(f"{result.row}: {criterion} thresholds from {len(result.folds)} folds "
                 f"({result.clips} clips): {values}")
         written.append(write_thresholds_table(
-            out / SUMMARY_FILE, classes, {r.row: r.values for r in results}, criterion=criterion))
+            run_folder.thresholds_table_path(run_dir), classes,
+            {r.row: r.values for r in results}, criterion=criterion))
     return written
 
 
@@ -160,19 +160,20 @@ def _check_task(run_dir: Path, config: ExperimentConfig) -> None:
             f"{run_dir}: row {evaluation[0]!r} uses training.protocol 'evaluation' and so has "
             f"no out-of-fold predictions (its scores are on the evaluation set, which must not "
             f"tune thresholds); run the config with protocol 'crossval' using 'kerastag run' first")
-    if not (run_dir / "table.csv").is_file():
-        raise ThresholdError(f"{run_dir}: unfinished run (no table.csv, written once every "
-                             f"unit is finished); finish it with 'kerastag run' first")
+    if not run_folder.table_paths(run_dir)[0].is_file():
+        raise ThresholdError(f"{run_dir}: unfinished run (no {run_folder.TABLE_CSV}, written "
+                             f"once every unit is finished); finish it with 'kerastag run' "
+                             f"first")
 
 
 def _fold_units(run_dir: Path, config: ExperimentConfig, row: RowConfig) -> list[str]:
     """The row's ``fold<k>`` units with predictions, checked complete."""
-    folder = run_dir / "predictions" / row.name
+    folder = run_folder.predictions_dir(run_dir, row.name)
     found = sorted((int(m.group(1)) for p in folder.glob("fold*.npz")
                     if (m := _FOLD_FILE.fullmatch(p.name))))
     wanted = config.training_of(row).folds
     missing = sorted(set(wanted) - set(found)) if wanted is not None else []
-    models = run_dir / "models" / row.name
+    models = run_folder.models_dir(run_dir, row.name)
     modelled = {int(m.group(1)) for p in models.glob("fold*")
                 if (m := re.fullmatch(r"fold(\d+)\..+", p.name))}
     unfinished = sorted(modelled - set(found))
@@ -252,8 +253,8 @@ def _calibrate_row(run_dir: Path, config: ExperimentConfig, row: RowConfig,
     y, s = _load_row(run_dir, row, units)
     classes = _row_classes(run_dir, config, row, units)
     if len(classes) != s.shape[1]:
-        raise ThresholdError(f"{run_dir / 'predictions' / row.name}: scores have {s.shape[1]} "
-                             f"tags but the row's model has {len(classes)} "
+        raise ThresholdError(f"{run_folder.predictions_dir(run_dir, row.name)}: scores have "
+                             f"{s.shape[1]} tags but the row's model has {len(classes)} "
                              f"({', '.join(classes)})")
     declares_probabilities = config.family_of(row).scores == "probabilities"
     if not declares_probabilities or (s.size and (s.min() < 0.0 or s.max() > 1.0)):

@@ -21,7 +21,7 @@
    than ``min_event_seconds`` dropped. Written by hand (a few lines of run-length logic
    on scipy's median filter): dcase_util's ``DecisionEncoder`` does the same but would
    bring its dependency tree into the default install.
-5. **Output**: the DCASE event list (:func:`write_event_list`): tab-separated
+5. **Output**: the DCASE event list (:mod:`kerastag.formats.event_list`): tab-separated
    ``filename, onset, offset, event_label`` in seconds, a header line, what ``sed_eval``
    and ``kerastag score-events`` read.
 
@@ -43,10 +43,10 @@ import pandas as pd
 from kerastag.audio import iter_audio_blocks
 from kerastag.checks import check_number
 from kerastag.errors import ConfigError
-from kerastag.fileio import atomic_path
+from kerastag.formats.event_list import COLUMNS, write_event_list
 
-#: Header of the event list (DCASE format).
-EVENT_COLUMNS = ("filename", "onset", "offset", "event_label")
+#: Header of the event list (DCASE format; written by :mod:`kerastag.formats.event_list`).
+EVENT_COLUMNS = COLUMNS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -262,15 +262,6 @@ def _merged_runs(active: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
         else:
             merged.append((first, end))
     return merged
-
-
-def write_event_list(path: Path, rows: Iterable[tuple[str, float, float, str]]) -> Path:
-    """Write the DCASE event list: tab-separated, header ``filename onset offset
-    event_label``, times in seconds with 3 decimals; atomically."""
-    frame = pd.DataFrame(list(rows), columns=list(EVENT_COLUMNS))
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, sep="\t", index=False, float_format="%.3f", lineterminator="\n")
-    return Path(path)
 
 
 def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,

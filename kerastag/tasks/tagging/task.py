@@ -247,9 +247,9 @@ class TaggingTask:
         tags, paper = self._table_columns()
         csv_path, _ = write_eer_table(rows, out_dir, tags=tags, paper=paper)
         plot_histories(run_folder.read_histories(out_dir, [(u.row.name, u.name) for u in units]),
-                       out_dir / "plots")
+                       run_folder.plots_dir(out_dir))
         plot_name = "eer_vs_paper.png" if paper else "eer_per_class.png"
-        plot_eer(rows, out_dir / "plots" / plot_name, tags=tags, paper=paper)
+        plot_eer(rows, run_folder.plots_dir(out_dir) / plot_name, tags=tags, paper=paper)
         log(format_eer_table(rows, tags=tags, paper=paper))
         return csv_path
 
