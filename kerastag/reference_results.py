@@ -48,6 +48,17 @@ PAPER_B_MAP3 = {
     "challenge_baseline": 0.70,
 }
 
+#: Paper B's best single model, as a row of ours: (network, features, mixing).
+PAPER_B_BEST_SINGLE_ROW = ("resnext50", "logmel", "mixup")
+
+
+def paper_b_row(network: str, features: str, mixing: str) -> float | None:
+    """The paper's single-model mAP@3 for a paper-B row that is its best single model
+    (ResNeXt on log-mel with mixup), else None."""
+    if (network, features, mixing) == PAPER_B_BEST_SINGLE_ROW:
+        return PAPER_B_MAP3["best_single_resnext"]
+    return None
+
 
 def paper_a_row(model: str, mixing: str, alpha: float | None):
     """Return Table 1's (per-tag EERs, average, var x 1e-3) for a row, or None.

@@ -21,7 +21,7 @@ from kerastag.formats import level1_csv, run_folder, submission_csv
 from kerastag.formats.level1_csv import Level1Table
 from kerastag.formats.map_table import MapRow, write_map_table
 from kerastag.metrics import accuracy, map_at_3, map_at_3_per_class
-from kerastag.reference_results import PAPER_B_MAP3, compares_with_paper_b
+from kerastag.reference_results import compares_with_paper_b, paper_b_row
 from kerastag.runner.task import Log, Unit
 
 #: Per row name: ``{"oof": Level1Table, "test": Level1Table or None}``.
@@ -128,8 +128,8 @@ def paper_numbers(rows: Sequence[RowConfig], layout: str = "fsdkaggle2018"
     mixup); None (no paper column at all) unless the dataset ``layout`` is FSDKaggle2018."""
     if not compares_with_paper_b(layout):
         return None
-    return {row.name: PAPER_B_MAP3["best_single_resnext"] for row in rows
-            if row.network == "resnext50" and row.features == "logmel" and row.mixing == "mixup"}
+    numbers = {row.name: paper_b_row(row.network, row.features, row.mixing) for row in rows}
+    return {name: number for name, number in numbers.items() if number is not None}
 
 
 def _log_rows(rows: Sequence[MapRow], log: Log, where: str) -> None:
