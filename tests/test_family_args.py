@@ -112,7 +112,8 @@ def test_a_wrongly_typed_arg_is_one_line():
     message = load_error("tagging", [{"id": "c", "network": "cgrnn_imd",
                                       "args": {"filters": "wide"}}])
     assert message == "rows[c].args.filters: expected int, got str 'wide'"
-    message = load_error("classification", [{"network": "dpn68", "features": "mfcc"}], model={"args": {"resnext50": {"blocks": 3}}})
+    message = load_error("classification", [{"network": "dpn68", "features": "mfcc"}],
+                         model={"args": {"resnext50": {"blocks": 3}}})
     assert message == "model.args.resnext50.blocks: expected a list, got int 3"
 
 
