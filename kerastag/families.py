@@ -28,6 +28,8 @@ from kerastag.names import resolve, unknown_name
 #: What a family's model may output (``outputs``): a clip score per class; frame scores
 #: ``(frames, classes)`` (the CRNN's localization); attention weights ``(frames, classes)``.
 OUTPUTS = ("clip", "frame_scores", "attention")
+#: ``args`` of a family whose arguments are the config's ``model:`` section (the CRNN).
+MODEL_SECTION = "kerastag.config.sections:ModelConfig"
 #: What a family's clip scores are (``scores``): probabilities in [0, 1] (a tag is present
 #: at 0.5 by default), or log-likelihood ratios (present at 0: equally likely).
 SCORE_KINDS = {"probabilities": 0.5, "log_likelihood_ratios": 0.0}
@@ -42,13 +44,15 @@ class ModelFamily:
         builder: ``"module:attr"`` of ``(input_shape, n_classes, **args) -> model``
             (``input_shape`` without the batch axis).
         tasks: the tasks whose rows may use it (``tagging``, ``classification``).
-        args: where its arguments come from: ``"args"`` (``model.args.<name>`` updated by
-            the row's ``args``, checked by the builder's keyword signature), or
-            ``"model"``: the fields of the config's ``model:`` section
-            (:class:`kerastag.config.sections.ModelConfig`, the CRNN's).
+        args: ``"module:attr"`` of the frozen dataclass of its arguments
+            (:mod:`kerastag.config.family_args`): the builder's keyword arguments a config
+            may set (``model.args.<name>`` updated by the row's ``args``, checked against
+            it at load), with the builder's defaults; or :data:`MODEL_SECTION`: the
+            fields of the config's ``model:`` section (the CRNN's).
         settings: None, or ``"module:DICT"`` of settings (and defaults) that are taken out
             of ``args`` for the family's hooks before the builder sees them.
-        inputs: the feature types it reads (empty: any the task gives it).
+        inputs: the feature types it reads (empty: any the task gives it); a row giving
+            it another is refused at load (:meth:`input_refusal`).
         default_input: the ``features:`` section a tagging row of it takes when it names
             none (None: the config's ``features:``).
         stereo: its input is computed from a two-channel file.
@@ -83,7 +87,7 @@ class ModelFamily:
     name: str
     builder: str
     tasks: tuple[str, ...] = ("tagging",)
-    args: str = "args"
+    args: str = ""
     settings: Optional[str] = None
     inputs: tuple[str, ...] = ()
     default_input: Optional[Mapping] = None
@@ -113,11 +117,20 @@ class ModelFamily:
         if self.scores not in SCORE_KINDS:
             raise ConfigError(unknown_name(f"model family {self.name}: scores", self.scores,
                                            SCORE_KINDS))
-        if self.args not in ("args", "model"):
-            raise ConfigError(f"model family {self.name}: args must be 'args' or 'model', "
-                              f"got {self.args!r}")
+        if ":" not in self.args:
+            raise ConfigError(f"model family {self.name}: args must be the \"module:attr\" "
+                              f"of its arguments' dataclass, got {self.args!r}")
         if self.default_input is not None:
             object.__setattr__(self, "default_input", MappingProxyType(dict(self.default_input)))
+
+    @property
+    def args_in_model_section(self) -> bool:
+        """Its arguments are the config's ``model:`` section (the CRNN's), not ``args``."""
+        return self.args == MODEL_SECTION
+
+    def args_class(self) -> type:
+        """The (resolved) dataclass of its arguments."""
+        return resolve(self.args)
 
     @property
     def events(self) -> bool:
@@ -148,12 +161,22 @@ class ModelFamily:
         """The one line refusing ``kerastag export`` for this family."""
         return self.refusal("export", self.no_export_reason)
 
+    def input_refusal(self, feature_type: str) -> str:
+        """The one line refusing a row of it on ``feature_type`` (not among ``inputs``)."""
+        return (f"model.type {self.name}: this family reads {', '.join(self.inputs)}, "
+                f"not {feature_type}")
+
     def task_refusal(self, task: str) -> str:
         """The one line refusing a ``task`` row of this family (it serves ``tasks``)."""
         return self.refusal(f"{task} task", f"it serves {', '.join(self.tasks)}")
 
 
 _DCASE2016 = "kerastag.models.dcase2016"
+_ARGS = "kerastag.config.family_args"
+#: paper B's networks -> the name of their args dataclass in :data:`_ARGS`.
+_PAPER_B_ARGS = {"xception": "XceptionArgs", "resnet50": "ResNet50Args",
+                 "resnext50": "ResNeXtArgs", "se_resnext50": "SeResNeXtArgs", "dpn68": "DpnArgs",
+                 "dpn92": "DpnArgs", "wave_resnext": "WaveResNeXtArgs"}
 _NETWORKS = "kerastag.models.networks:NETWORKS"
 _NO_FRONT_END = "its input {} has no in-graph front end"
 
@@ -161,6 +184,7 @@ _NO_FRONT_END = "its input {} has no in-graph front end"
 def _paper_b(name: str) -> ModelFamily:
     """A paper-B level-1 network: classification on log-mel, MFCC or wave excerpts."""
     return ModelFamily(name, f"{_NETWORKS}.{name}", tasks=("classification",),
+                       args=f"{_ARGS}:{_PAPER_B_ARGS[name]}",
                        inputs=("wave",) if name == "wave_resnext" else ("logmel", "mfcc", "wave"),
                        export=True, head_layers=("predictions",))
 
@@ -168,31 +192,33 @@ def _paper_b(name: str) -> ModelFamily:
 #: Every model family by name: paper A's CRNN, Table 1's baselines, paper B's networks.
 FAMILIES: dict[str, ModelFamily] = {
     "crnn_attloc": ModelFamily(
-        "crnn_attloc", "kerastag.models.crnn:build_crnn_attloc", args="model",
+        "crnn_attloc", "kerastag.models.crnn:build_crnn_attloc", args=MODEL_SECTION,
         inputs=("logmel_a",), outputs=("clip", "frame_scores", "attention"),
         frame_model="kerastag.models.crnn:frame_level_model", export=True,
         head_layers=("localization", "attention_scores")),
-    **{name: _paper_b(name) for name in ("xception", "resnet50", "resnext50", "se_resnext50",
-                                         "dpn68", "dpn92", "wave_resnext")},
+    **{name: _paper_b(name) for name in _PAPER_B_ARGS},
     "dae_dnn": ModelFamily(
-        "dae_dnn", f"{_DCASE2016}:build_dae_dnn",
+        "dae_dnn", f"{_DCASE2016}:build_dae_dnn", args=f"{_ARGS}:DaeDnnArgs",
         settings="kerastag.tasks.tagging.baselines:DAE_PRETRAINING",
         inputs=("mfcc_frames",), default_input={"type": "mfcc_frames"},
         no_export_reason=_NO_FRONT_END.format("mfcc_frames"), head_layers=("window_probs",),
         frame_window_trainer=f"{_DCASE2016}:dae_dnn_window_trainer", standardise_input=True,
         pretrain="kerastag.tasks.tagging.baselines:pretrain_dae"),
     "cgrnn_imd": ModelFamily(
-        "cgrnn_imd", f"{_DCASE2016}:build_cgrnn_imd", inputs=("logmel_imd",),
+        "cgrnn_imd", f"{_DCASE2016}:build_cgrnn_imd", args=f"{_ARGS}:CgrnnImdArgs",
+        inputs=("logmel_imd",),
         default_input={"type": "logmel_imd"}, stereo=True,
         no_export_reason=_NO_FRONT_END.format("logmel_imd"), head_layers=("clip", "window_probs"),
         frame_window_trainer=f"{_DCASE2016}:cgrnn_window_trainer", standardise_input=True),
     "attloc_imd": ModelFamily(
-        "attloc_imd", f"{_DCASE2016}:build_attloc_imd", inputs=("logmel_imd",),
+        "attloc_imd", f"{_DCASE2016}:build_attloc_imd", args=f"{_ARGS}:AttLocImdArgs",
+        inputs=("logmel_imd",),
         default_input={"type": "logmel_imd"}, stereo=True,
         no_export_reason=_NO_FRONT_END.format("logmel_imd"),
         head_layers=("localization", "frame_probs"), standardise_input=True),
     "dcase2016_gmm": ModelFamily(
-        "dcase2016_gmm", "kerastag.models.gmm:TagGmms", inputs=("mfcc_frames",),
+        "dcase2016_gmm", "kerastag.models.gmm:TagGmms", args=f"{_ARGS}:GmmArgs",
+        inputs=("mfcc_frames",),
         default_input={"type": "mfcc_frames", "n_mfcc": 14, "include_c0": False, "center": True},
         scores="log_likelihood_ratios", keras_model=False,
         no_export_reason="it is not a Keras model, and " + _NO_FRONT_END.format("mfcc_frames"),

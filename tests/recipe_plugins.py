@@ -28,6 +28,15 @@ from kerastag.runner.task import Unit, UnitResult
 
 
 # --- a model family: a builder (input_shape, n_classes, **args) -> keras.Model -------------
+# and the frozen dataclass of the args a config may give it (the builder's keywords and
+# defaults), checked when the config is loaded
+
+@dataclasses.dataclass(frozen=True)
+class MeanPoolArgs:
+    """``model.args.mean_pool`` / a row's ``args``: :func:`build_mean_pool_tagger`'s."""
+
+    units: int = 8
+
 
 def build_mean_pool_tagger(input_shape, n_classes: int, *, units: int = 8) -> keras.Model:
     """Frames -> Dense(units) per frame -> mean over time -> sigmoid tags."""

@@ -50,6 +50,11 @@ def tiny_tagger_file(tmp_path, family_name: str, features=LOGMEL_A):
     return path
 
 
+def pool_family(**declared) -> ModelFamily:
+    """A test family "pool" (never built: its builder and args are not resolved)."""
+    return ModelFamily("pool", "m:b", args="m:Args", **declared)
+
+
 def noise_wav(path, seconds=1.0, rate=16000):
     audio = 0.1 * np.random.default_rng(0).standard_normal(int(seconds * rate))
     sf.write(path, audio.astype(np.float32), rate, subtype="FLOAT")
@@ -61,7 +66,7 @@ def noise_wav(path, seconds=1.0, rate=16000):
 
 def test_lookup_returns_the_declaration_of_each_paper_family():
     crnn = family("crnn_attloc")
-    assert crnn.tasks == ("tagging",) and crnn.args == "model"
+    assert crnn.tasks == ("tagging",) and crnn.args_in_model_section
     assert crnn.outputs == ("clip", "frame_scores", "attention") and crnn.events
     assert crnn.export and crnn.head_layers == ("localization", "attention_scores")
     gmm = family("dcase2016_gmm")
@@ -125,7 +130,8 @@ def test_a_tagging_row_of_a_classification_family_is_refused_at_validation():
 
 def test_a_new_classification_family_is_accepted_by_paper_b_rows(monkeypatch):
     monkeypatch.setitem(FAMILIES, "tiny_net", ModelFamily(
-        "tiny_net", "kerastag.models.networks:NETWORKS.resnext50", tasks=("classification",)))
+        "tiny_net", "kerastag.models.networks:NETWORKS.resnext50", tasks=("classification",),
+        args="kerastag.config.family_args:ResNeXtArgs"))
     config = config_with("classification", [{"network": "tiny_net", "features": "logmel"}])
     assert config.family_of(config.rows[0]).name == "tiny_net"
 
@@ -156,7 +162,7 @@ def test_init_from_is_refused_for_a_family_declaring_none(tmp_path):
 def test_predict_follows_the_declaration(tmp_path, monkeypatch):
     """A new family scores files window by window; declaring no window-wise predict, no
     frame outputs (--events, --plot) or no tagging task is refused in one line."""
-    monkeypatch.setitem(FAMILIES, "pool", ModelFamily("pool", "m:b", inputs=("logmel_a",)))
+    monkeypatch.setitem(FAMILIES, "pool", pool_family(inputs=("logmel_a",)))
     model = tiny_tagger_file(tmp_path, "pool")
     wav = noise_wav(tmp_path / "a.wav", seconds=5.0)
     scored = invoke("predict", model, wav, "--out", tmp_path / "p.csv")
@@ -170,10 +176,10 @@ def test_predict_follows_the_declaration(tmp_path, monkeypatch):
     assert_one_line_error(invoke("predict", model, wav, "--plot", tmp_path / "plots"),
                           "model.type pool: this family declares no frame-level outputs "
                           "(--plot draws them)")
-    monkeypatch.setitem(FAMILIES, "pool", ModelFamily("pool", "m:b", window_predict=False))
+    monkeypatch.setitem(FAMILIES, "pool", pool_family(window_predict=False))
     assert_one_line_error(invoke("predict", model, wav),
                           "model.type pool: this family declares no window-wise predict")
-    monkeypatch.setitem(FAMILIES, "pool", ModelFamily("pool", "m:b", tasks=("classification",)))
+    monkeypatch.setitem(FAMILIES, "pool", pool_family(tasks=("classification",)))
     assert_one_line_error(invoke("predict", model, wav),
                           "model.type pool: this family declares no tagging task (it serves "
                           "classification)")
@@ -187,12 +193,12 @@ def test_predict_follows_the_declaration(tmp_path, monkeypatch):
 def test_export_follows_the_declaration(tmp_path, monkeypatch):
     from kerastag.export import export_model
 
-    monkeypatch.setitem(FAMILIES, "pool", ModelFamily("pool", "m:b", inputs=("logmel_a",)))
+    monkeypatch.setitem(FAMILIES, "pool", pool_family(inputs=("logmel_a",)))
     model = tiny_tagger_file(tmp_path, "pool")
     assert_one_line_error(invoke("export", model, "--format", "onnx", "--out", tmp_path / "x"),
                           "model.type pool: this family declares no export")
     assert not (tmp_path / "x").exists()
-    monkeypatch.setitem(FAMILIES, "pool", ModelFamily("pool", "m:b", inputs=("logmel_a",),
+    monkeypatch.setitem(FAMILIES, "pool", pool_family(inputs=("logmel_a",),
                                                       export=True))
     out = export_model(model, "saved_model", tmp_path / "y", log=lambda _: None)
     from kerastag.export import runtimes

@@ -13,6 +13,7 @@ import tensorflow as tf
 from kerastag import families, names
 from kerastag.families import ModelFamily
 from kerastag.config import load_config
+from kerastag.errors import ConfigError
 from kerastag.runner.run import evaluate_run, run_experiment
 
 HERE = Path(__file__).resolve().parent
@@ -42,8 +43,8 @@ def tagging_config(tmp_path: Path, dataset: Path, *, features: str, model: str, 
 def declare_mean_pool(plugins: str, inputs=("logmel_a",), **supports) -> ModelFamily:
     """The recipe's declaration of the plug-in family (a tagger, by default on paper A's
     log-mel)."""
-    return ModelFamily("mean_pool", f"{plugins}:build_mean_pool_tagger", inputs=inputs,
-                       **supports)
+    return ModelFamily("mean_pool", f"{plugins}:build_mean_pool_tagger",
+                       args=f"{plugins}:MeanPoolArgs", inputs=inputs, **supports)
 
 
 @pytest.mark.slow
@@ -63,6 +64,12 @@ def test_recipe_add_a_model_family(plugins, monkeypatch, chime_demo, tmp_path):
                             rows="{mixing: none}")
     table = pd.read_csv(run_experiment(load_config(config), tmp_path / "run", log=lambda _: None))
     assert table["avg"].between(0, 1).all()
+    bad_args = tagging_config(tmp_path, chime_demo[0], features="type: logmel_a, n_mels: 16",
+                              model="type: mean_pool, args: {mean_pool: {unit: 4}}",
+                              rows="{mixing: none}")
+    with pytest.raises(ConfigError, match=r"model\.args\.mean_pool\.unit: unknown key; "
+                                          r"did you mean 'units'\?$"):
+        load_config(bad_args)  # its declared args dataclass is checked at load
     model_path = tmp_path / "run" / "models" / "none" / "fold0.keras"
     model = load_model(model_path)
     assert model.name == "mean_pool_tagger" and model.output_shape == (None, 7)

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from kerastag.config.execution import ExecutionConfig, execution_from_data
+from kerastag.config.family_args import check_config_args
 from kerastag.config.paths import resolve_path
 from kerastag.config.sections import (ExcerptFeatures, ExperimentConfig, FeaturesConfig, RowConfig, RowFeatures,
                                       TrainingConfig,
@@ -151,7 +152,10 @@ def from_dict(cls, data: Any, where: str = ""):
         return _features_section(data, where or "features")
     if cls == ExecutionConfig:
         return execution_from_data(data, where or "execution", _from_fields)
-    return _from_fields(cls, data, where)
+    made = _from_fields(cls, data, where)
+    if cls == ExperimentConfig:  # each family's args against its dataclass
+        check_config_args(made, _from_fields)
+    return made
 
 
 def _from_fields(cls, data: Any, where: str = ""):

@@ -70,9 +70,10 @@ class ModelConfig:
     ``fused_blocks`` builds the CRNN's conv blocks for speed with the same function (no
     conv bias before the BatchNorm, a fused BatchNorm kernel, the ELU after the pooling;
     see :func:`kerastag.models.crnn.build_crnn_attloc`); ``false`` is the plain Keras
-    layering of earlier versions. ``args`` maps a paper-B network to extra builder
+    layering of earlier versions. ``args`` maps a family to extra builder
     arguments (widths, depths: see :mod:`kerastag.models.networks`), e.g.
-    ``{resnext50: {cardinality: 8}}``. ``init_from``: a ``.keras`` model trained by
+    ``{resnext50: {cardinality: 8}}``, checked against the family's args dataclass
+    (:mod:`kerastag.config.family_args`). ``init_from``: a ``.keras`` model trained by
     kerastag whose matching layers start every row (fine-tuning; a row's own wins).
     """
 
@@ -310,6 +311,7 @@ class ExperimentConfig:
                                                          names.EXCERPT_FEATURE_TYPES))
         for index, row in enumerate(self.rows):
             self._check_task(row, f"rows[{index}]")
+            self._check_input(row, f"rows[{index}]")
             self._check_samples(row, f"rows[{index}]")
             if row.targets != "tags" and self.task != "tagging":
                 raise ConfigError(f"rows[{index}].targets: {row.targets!r} is for the tagging "
@@ -340,6 +342,18 @@ class ExperimentConfig:
         served = {task for family in families.FAMILIES.values() for task in family.tasks}
         if self.task in served and self.task not in declared.tasks:
             raise ConfigError(f"{where}: {declared.task_refusal(self.task)}")
+
+    def feature_type_of(self, row: RowConfig) -> str:
+        """The type of the features the row's model reads: the row's, else its family's
+        ``default_input``, else the config's ``features:``."""
+        default = self.family_of(row).default_input
+        return row.feature_type or (default["type"] if default else self.features.type)
+
+    def _check_input(self, row: RowConfig, where: str) -> None:
+        """The row's features are among those its family declares it reads (if any)."""
+        declared, feature_type = self.family_of(row), self.feature_type_of(row)
+        if declared.inputs and feature_type not in declared.inputs:
+            raise ConfigError(f"{where}: {declared.input_refusal(feature_type)}")
 
     def _check_samples(self, row: RowConfig, where: str) -> None:
         """The row's training keys are valid, and ``samples: frame_windows`` only on a

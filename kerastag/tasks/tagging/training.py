@@ -92,7 +92,7 @@ def build_tagger(config: ExperimentConfig, row: RowConfig, x_train: np.ndarray, 
     from kerastag.tasks.tagging.baselines import input_statistics
 
     family = config.family_of(row)
-    if family.args == "model":
+    if family.args_in_model_section:
         return build_crnn(config, x_train, n_classes)
     if family.standardise_input:
         row = dataclasses.replace(row, args=input_statistics(x_train) | dict(row.args))  # type: ignore[arg-type]
