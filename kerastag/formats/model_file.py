@@ -89,7 +89,7 @@ class ModelInfo:
         _check_info(data, Path(path))
         values = {key: tuple(value) if isinstance(value, list) and key != "features" else value
                   for key, value in data.items()}
-        return cls(**values)
+        return cls(**({"family": None} | values))  # to_dict leaves a None family out
 
 
 def upgrade(data: dict[str, Any], path: Path) -> dict[str, Any]:
