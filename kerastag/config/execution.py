@@ -84,11 +84,15 @@ class ExecutionConfig:
     threads in the process that trains a unit (None: the engine's default, under Ray
     ``ceil(cpus_per_unit)``). ``engines``: each engine section the config gives, as
     ``(engine name, its settings dataclass)`` pairs, written in YAML as
-    ``execution.<engine>``.
+    ``execution.<engine>``. ``reuse_models``: units of one architecture share one
+    compiled model per process, each with its own initial state copied in
+    (:mod:`kerastag.compiled_models`; the results are the same either way; false builds
+    and traces every unit's model afresh, for comparison or debugging).
     """
 
     engine: str = "local"
     threads_per_unit: Optional[int] = None
+    reuse_models: bool = True
     engines: tuple = ()
 
     def __post_init__(self):
@@ -97,6 +101,9 @@ class ExecutionConfig:
         if self.threads_per_unit is not None:
             check_int("execution.threads_per_unit", self.threads_per_unit, minimum=1,
                       error=ConfigError)
+        if not isinstance(self.reuse_models, bool):
+            raise ConfigError(f"execution.reuse_models: expected true or false, got "
+                              f"{self.reuse_models!r}")
 
     def settings(self, engine: str | None = None) -> Any:
         """The section of ``engine`` (default: the one that runs), its defaults if absent."""
@@ -112,7 +119,8 @@ class ExecutionConfig:
 
     def to_data(self) -> dict:
         """The section as YAML writes it (each engine's section under its name)."""
-        data = {"engine": self.engine, "threads_per_unit": self.threads_per_unit}
+        data = {"engine": self.engine, "threads_per_unit": self.threads_per_unit,
+                "reuse_models": self.reuse_models}
         for name, settings in self.engines:
             data[name] = {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)}
         return data
@@ -130,7 +138,7 @@ def execution_from_data(data: Any, where: str, convert) -> ExecutionConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
     data = upgraded_execution(data)
-    common = ("engine", "threads_per_unit")
+    common = ("engine", "threads_per_unit", "reuse_models")
     for key in data:
         if key not in common and key not in names.ENGINES:
             raise ConfigError(_unknown_key(f"{where}.{key}", key, [*common, *names.ENGINES]))

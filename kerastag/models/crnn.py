@@ -66,7 +66,8 @@ def build_crnn_attloc(*, n_mels: int = 128, n_classes: int = 7, n_frames: int | 
         input_batchnorm: batch-normalise the input per mel bin (authors' code).
         input_mean, input_variance: per-mel-bin statistics ``(n_mels,)`` of the training
             features; when given, the input is standardised with them by a
-            ``keras.layers.Normalization`` named ``input_norm`` (saved with the model).
+            :class:`~kerastag.models.layers.Standardization` named ``input_norm`` (its statistics
+            are weights, saved with the model).
             Unlike the input BatchNorm it is right from the first step, which matters
             when an epoch has only a few batches.
         fused_blocks: build the conv blocks for speed with the same function: no conv

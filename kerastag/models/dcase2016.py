@@ -193,7 +193,7 @@ def build_dae_dnn(input_shape, n_classes: int, *, dae_context: int = 7, dae_hidd
             are set from the training chunks after pretraining, as the authors
             re-standardised the DAE's features).
         input_mean, input_variance: per-coefficient training statistics ``(n_mfcc,)``
-            (a ``Normalization`` layer named ``input_norm``), or None.
+            (a ``Standardization`` layer named ``input_norm``), or None.
 
     Returns:
         A model ``(batch, frames, n_mfcc)`` -> clip probabilities ``(batch, n_classes)``,
@@ -458,7 +458,7 @@ def _frequency_conv(x, filters: int, kernel: int, prefix: str):
 
 
 def _normalized(inputs, n_bins: int, mean, variance):
-    """``inputs`` standardised by a ``Normalization`` named ``input_norm`` when statistics
+    """``inputs`` standardised by a ``Standardization`` named ``input_norm`` when statistics
     are given, else unchanged."""
     if mean is None and variance is None:
         return inputs

@@ -225,8 +225,53 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
                 and len(inputs.shape) == 4 and self.axis in (-1, 3) and not self.synchronized)
 
 
-def input_normalization(n_bins: int, mean, variance) -> keras.layers.Normalization:
-    """A fixed per-bin standardisation (a built-in ``Normalization`` named ``input_norm``)
+@keras.saving.register_keras_serializable(package="kerastag")
+class Standardization(keras.layers.Layer):
+    """A fixed per-bin standardisation ``(x - mean) / max(sqrt(variance), epsilon)`` over
+    the last axis, with the statistics held as non-trainable weights ``(bins,)``.
+
+    The same arithmetic as ``keras.layers.Normalization`` given ``mean`` and
+    ``variance``, which holds them as constants a traced function embeds; as weights, one
+    traced training step serves every unit of an architecture, each with its own
+    training statistics copied in (:mod:`kerastag.compiled_models`). The statistics are
+    saved with the weights, not in the config.
+
+    Args:
+        mean, variance: the initial statistics ``(bins,)`` (None: zeros, e.g. when a saved
+            model's weights are loaded next).
+    """
+
+    def __init__(self, mean=None, variance=None, **kwargs):
+        super().__init__(**kwargs)
+        self._initial = None if mean is None else (np.asarray(mean, "float32").reshape(-1),
+                                                   np.asarray(variance, "float32").reshape(-1))
+
+    def build(self, input_shape):
+        bins = int(input_shape[-1])
+        self.mean = self.add_weight(shape=(bins,), initializer="zeros", trainable=False,
+                                    name="mean")
+        self.variance = self.add_weight(shape=(bins,), initializer="ones", trainable=False,
+                                        name="variance")
+        if self._initial is not None:
+            self.mean.assign(self._initial[0])
+            self.variance.assign(self._initial[1])
+
+    def call(self, inputs):
+        inputs = ops.convert_to_tensor(inputs, dtype=self.compute_dtype)
+        mean = ops.cast(self.mean, self.compute_dtype)
+        variance = ops.cast(self.variance, self.compute_dtype)
+        return ops.divide(ops.subtract(inputs, mean),
+                          ops.maximum(ops.sqrt(variance), keras.backend.epsilon()))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return super().get_config()  # the statistics are weights, not config
+
+
+def input_normalization(n_bins: int, mean, variance) -> Standardization:
+    """A fixed per-bin standardisation (a :class:`Standardization` named ``input_norm``)
     from training statistics ``mean`` and ``variance`` of shape ``(n_bins,)``.
 
     Raises:
@@ -237,5 +282,4 @@ def input_normalization(n_bins: int, mean, variance) -> keras.layers.Normalizati
     if mean.shape != (n_bins,) or variance.shape != (n_bins,) or np.any(variance < 0):
         raise ModelError(f"input_mean/input_variance must be {n_bins} values (variance >= 0), "
                          f"received shapes {mean.shape} and {variance.shape}")
-    return keras.layers.Normalization(axis=-1, mean=mean.tolist(), variance=variance.tolist(),
-                                      name="input_norm")
+    return Standardization(mean, variance, name="input_norm")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerastag.compiled_models import reuse_for_inference
 from kerastag.config import ExperimentConfig, config_from_run_data, resolved_config
 from kerastag.errors import KerastagError
 from kerastag.formats import run_folder
@@ -94,7 +95,10 @@ def evaluate_run(out_dir: Path, *, log: Log = print):
             model_path = unit_paths(out_dir, unit)["model"]
             if not model_path.is_file():
                 raise KerastagError(f"{model_path}: model missing; finish the run with 'kerastag run'")
-            predictions[unit] = task.rescore(data, unit, load_model(model_path))
+            model = load_model(model_path)
+            if config.execution.reuse_models:
+                model = reuse_for_inference(model)
+            predictions[unit] = task.rescore(data, unit, model)
             log(f"{unit.row.name} {unit.name}: rescored {len(predictions[unit]['clip_ids'])} clips")
         return task.write_evaluation(run_folder.evaluate_dir(out_dir), units, predictions, log=log)
 

@@ -133,6 +133,10 @@ class ClassificationTask:
         if config.init_from_of(row) is not None:
             model, history = self.fine_tune(row, model, train, val, compile_for)
         else:
+            if config.execution.reuse_models:
+                from kerastag.compiled_models import reuse_compiled
+
+                model = reuse_compiled(model)
             model, history = fit(model, config, train, val)
         return UnitResult(model, history, self.rescore(data, unit, model))
 

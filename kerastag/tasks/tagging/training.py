@@ -118,6 +118,10 @@ def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed
     t = config.training
     model = build_tagger(config, row, split.x_train, split.y_train.shape[1])
     source = config.init_from_of(row)
+    if config.execution.reuse_models and _reusable(family, frame_windows, source):
+        from kerastag.compiled_models import reuse_compiled
+
+        model = reuse_compiled(model)
     if family.pretrain is not None and source is None:  # a fine-tuned model starts from its source
         family.hook("pretrain")(config, row, model, split.x_train, seed=seed,
                                 frame_windows=frame_windows)
@@ -134,6 +138,14 @@ def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed
     if source is not None:
         return fine_tune(config, row, family.name, model, source, train, val, len(split.x_train))
     return fit(model, config, train, val)
+
+
+def _reusable(family: ModelFamily, frame_windows: bool, source) -> bool:
+    """Whether the unit trains in its architecture's kept compiled model
+    (:mod:`kerastag.compiled_models`): a plain fit of the model as built. Fine-tuning
+    recompiles, frame windows train a window model, and pretraining (the DAE-DNN's) sets
+    statistics a trace would hold as constants: those units build their own."""
+    return not frame_windows and source is None and family.pretrain is None
 
 
 def fine_tune(config: ExperimentConfig, row: RowConfig, family: str, model, source, train, val,

@@ -1,0 +1,129 @@
+"""Trace once, train many (:mod:`kerastag.compiled_models`): units of one architecture
+trained in one kept compiled model give exactly what units trained in their own give,
+and the second unit does not trace again."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kerastag import compiled_models
+from kerastag.config import load_config
+from kerastag.runner.task import make_task
+
+
+def write_config(path: Path, dataset: Path, cache: Path, *, reuse: bool, rows: list[str],
+                 training: str = "") -> Path:
+    path.write_text(
+        f"name: reuse\n"
+        f"dataset: {{path: {dataset}}}\n"
+        f"features: {{cache_dir: {cache}, workers: 1}}\n"
+        f"model: {{filters: [4, 4, 4, 8, 8, 8, 8], rnn_units: 4}}\n"
+        f"training: {{batch_size: 8, epochs: 2, patience: 1, folds: [0, 1], verbose: 0, "
+        f"deterministic: true{training}}}\n"
+        f"execution: {{reuse_models: {str(reuse).lower()}}}\n"
+        f"rows:\n" + "".join(f"  - {row}\n" for row in rows))
+    return path
+
+
+def traces(function) -> int:
+    """Graphs traced so far by every ``tf.function`` inside a Keras step function (Keras
+    wraps them in plain closures)."""
+    total, seen, stack = 0, set(), [function]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if hasattr(current, "experimental_get_tracing_count"):
+            total += current.experimental_get_tracing_count()
+            current = current.python_function
+        for cell in getattr(current, "__closure__", None) or ():
+            contents = cell.cell_contents
+            if callable(contents):
+                stack.append(contents)
+    return total
+
+
+def train_units(config_path: Path) -> list[dict]:
+    """Train every unit as the local engine does (one after another in this process),
+    taking each unit's weights, history and predictions before the next unit starts."""
+    task = make_task(load_config(config_path))
+    data = task.load()
+    trained = []
+    for unit in task.units(data):
+        result = task.train_unit(data, unit)
+        trained.append({"model": result.model, "weights": result.model.get_weights(),
+                        "history": result.history.copy(), "predictions": result.predictions,
+                        "traces": traces(result.model.train_function),
+                        "test_traces": traces(result.model.test_function),
+                        "predict_traces": traces(result.model.predict_function)})
+    return trained
+
+
+ROWS = ["{mixing: mixup, alpha: 1.5}", "{mixing: samplepairing}"]
+
+
+@pytest.fixture(scope="module")
+def both_ways(chime_demo, tmp_path_factory):
+    base = tmp_path_factory.mktemp("reuse")
+    runs = {}
+    for reuse in (False, True):
+        compiled_models.forget()
+        config = write_config(base / f"{reuse}.yaml", chime_demo[0], base / "cache",
+                              reuse=reuse, rows=ROWS,
+                              training=", lr_schedule: plateau, lr_patience: 1, lr_factor: 0.5")
+        runs[reuse] = train_units(config)
+    compiled_models.forget()
+    return runs
+
+
+def test_reuse_gives_the_same_weights_histories_and_predictions(both_ways):
+    fresh, reused = both_ways[False], both_ways[True]
+    assert len(fresh) == len(reused) == 4  # two rows on two folds
+    for a, b in zip(fresh, reused):
+        assert len(a["weights"]) == len(b["weights"])
+        for wa, wb in zip(a["weights"], b["weights"]):
+            np.testing.assert_array_equal(wa, wb)
+        pd.testing.assert_frame_equal(a["history"], b["history"])
+        assert a["predictions"].keys() == b["predictions"].keys()
+        for key in a["predictions"]:
+            np.testing.assert_array_equal(a["predictions"][key], b["predictions"][key])
+
+
+def test_units_after_the_first_do_not_trace_again(both_ways):
+    fresh, reused = both_ways[False], both_ways[True]
+    assert len({id(unit["model"]) for unit in reused}) == 1  # one compiled model for all
+    assert len({id(unit["model"]) for unit in fresh}) == 4  # without reuse: one each
+    for kind in ("traces", "test_traces", "predict_traces"):
+        first = fresh[0][kind]
+        assert first >= 1
+        assert [unit[kind] for unit in fresh] == [first] * 4  # each model traced its own
+        once = reused[0][kind]  # traced for the first unit only (no more than without reuse)
+        assert 1 <= once <= first and [unit[kind] for unit in reused] == [once] * 4
+
+
+def test_a_different_architecture_gets_its_own_model(chime_demo, tmp_path):
+    compiled_models.forget()
+    config = write_config(tmp_path / "c.yaml", chime_demo[0], tmp_path / "cache", reuse=True,
+                          rows=ROWS[:1])
+    first = make_task(load_config(config))
+    data = first.load()
+    a = first.train_unit(data, first.units(data)[0]).model
+    wider = config.read_text().replace("rnn_units: 4", "rnn_units: 6")
+    (tmp_path / "w.yaml").write_text(wider)
+    second = make_task(load_config(tmp_path / "w.yaml"))
+    b = second.train_unit(data, second.units(data)[0]).model
+    assert a is not b and compiled_models.kept_count() == 2
+    compiled_models.forget()
+
+
+def test_reuse_models_must_be_a_boolean(chime_demo, tmp_path):
+    from kerastag.errors import ConfigError
+
+    path = write_config(tmp_path / "c.yaml", chime_demo[0], tmp_path / "cache", reuse=True,
+                        rows=ROWS)
+    path.write_text(path.read_text().replace("reuse_models: true", "reuse_models: maybe"))
+    with pytest.raises(ConfigError, match="execution.reuse_models"):
+        load_config(path)
