@@ -128,7 +128,7 @@ def test_execution_is_not_part_of_what_a_run_is_and_old_precision_keys_upgrade(t
                                          "ray: {cpus_per_unit: 1.5, gpus_per_unit: 0.25}}\n"))
     assert nested.execution == ray.execution  # kerastag 0.2's keys read into execution.ray
     saved = config_to_dict(nested)["execution"]
-    assert saved == {"engine": "ray", "threads_per_unit": None,
+    assert saved == {"engine": "ray", "threads_per_unit": None, "reuse_models": True,
                      "ray": {"address": None, "cpus_per_unit": 1.5, "gpus_per_unit": 0.25,
                              "max_retries": 2}}
     assert config_from_run_data(resolved_config(nested)).execution == nested.execution
