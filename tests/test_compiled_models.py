@@ -127,3 +127,23 @@ def test_reuse_models_must_be_a_boolean(chime_demo, tmp_path):
     path.write_text(path.read_text().replace("reuse_models: true", "reuse_models: maybe"))
     with pytest.raises(ConfigError, match="execution.reuse_models"):
         load_config(path)
+
+
+def test_reloaded_models_of_one_architecture_predict_through_one_traced_model(both_ways,
+                                                                               tmp_path):
+    import keras
+
+    x = np.random.default_rng(0).normal(size=(5, 124, 128)).astype("float32")
+    compiled_models.forget()
+    served, traced, expected = [], [], []
+    for index, unit in enumerate(both_ways[False]):  # two models of one architecture
+        path = tmp_path / f"{index}.keras"
+        unit["model"].save(path)
+        expected.append(keras.saving.load_model(path).predict(x, verbose=0))
+        model = compiled_models.reuse_for_inference(keras.saving.load_model(path))
+        served.append(model)
+        np.testing.assert_array_equal(model.predict(x, verbose=0), expected[-1])
+        traced.append(traces(model.predict_function))
+    assert served[0] is served[1] and traced[0] == traced[1] >= 1
+    assert not np.array_equal(expected[0], expected[1])  # the second unit's weights are used
+    compiled_models.forget()
