@@ -3,6 +3,7 @@ the distribution strategy and scoring. What a model *is* belongs to the task."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import zlib
 
@@ -92,16 +93,49 @@ def configure_process(threads: int | None) -> str | None:
     return None
 
 
-def start_unit(config: ExperimentConfig, seed: int) -> None:
-    """Fresh Keras state for one unit: one graph per unit, seeds, precision policy."""
+def start_unit(config: ExperimentConfig, seed: int, *, keep_traces: bool = False) -> None:
+    """Fresh Keras state for one unit: names, seeds, precision policy.
+
+    Args:
+        keep_traces: keep TensorFlow's cached function instances (a unit trained in a
+            kept compiled model, :mod:`kerastag.compiled_models`). Keras' ``clear_session``
+            and TensorFlow's ``set_seed`` both drop every instantiated function of the
+            process, so the kept model's steps would be re-instantiated and re-optimised
+            on their first call (about as long as tracing them: ~3.5 s a unit on the
+            demo). What that clearing also does, restarting stateful random kernels,
+            concerns no kept model: Keras' random ops are stateless, their state lives in
+            the variables copied into the kept model.
+    """
     import keras
     import tensorflow as tf
 
-    keras.backend.clear_session()  # one graph per unit, not a growing pile of them
-    keras.utils.set_random_seed(seed)
+    with _tf_caches_kept(keep_traces):
+        keras.backend.clear_session()  # fresh layer names: a unit's model is named as ever
+        keras.utils.set_random_seed(seed)
     if config.training.deterministic:
         tf.config.experimental.enable_op_determinism()
     keras.mixed_precision.set_global_policy(config.training.precision)
+
+
+@contextlib.contextmanager
+def _tf_caches_kept(keep: bool):
+    """Within it (when ``keep``), TensorFlow's eager context does not clear its caches.
+
+    No public API resets Keras' names and TensorFlow's seed without clearing them, so the
+    one call that clears (``TFE_ContextClearCaches``, through which ``clear_session``
+    and ``set_seed`` both go) is set aside for the duration."""
+    from tensorflow.python.eager import context
+
+    bindings = getattr(context, "pywrap_tfe", None)
+    if not keep or not hasattr(bindings, "TFE_ContextClearCaches"):
+        yield
+        return
+    clear = bindings.TFE_ContextClearCaches
+    bindings.TFE_ContextClearCaches = lambda handle: None
+    try:
+        yield
+    finally:
+        bindings.TFE_ContextClearCaches = clear
 
 
 def compile_model(model, config: ExperimentConfig, *, loss, metrics, steps_per_epoch: int) -> None:

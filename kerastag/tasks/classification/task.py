@@ -106,7 +106,8 @@ class ClassificationTask:
 
         config, row = self.config, unit.row
         seed = unit_seed(config.seed, row.name, unit.name)
-        start_unit(config, seed)
+        reuse = config.execution.reuse_models and config.init_from_of(row) is None
+        start_unit(config, seed, keep_traces=reuse)
         train_idx = np.flatnonzero(data.folds != (unit.fold if unit.fold is not None else -1))
         keep, held = holdout_indices(len(train_idx), config.training.validation_fraction, seed,
                                      groups=data.groups[train_idx])
@@ -133,7 +134,7 @@ class ClassificationTask:
         if config.init_from_of(row) is not None:
             model, history = self.fine_tune(row, model, train, val, compile_for)
         else:
-            if config.execution.reuse_models:
+            if reuse:
                 from kerastag.compiled_models import reuse_compiled
 
                 model = reuse_compiled(model)

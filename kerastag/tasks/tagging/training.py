@@ -114,11 +114,12 @@ def train_tagger(config: ExperimentConfig, row: RowConfig, split: Split, *, seed
     family = config.family_of(row)
     if family.fit is not None:
         return family.hook("fit")(config, row, split, seed=seed)
-    start_unit(config, seed)
+    source = config.init_from_of(row)
+    reuse = config.execution.reuse_models and _reusable(family, frame_windows, source)
+    start_unit(config, seed, keep_traces=reuse)
     t = config.training
     model = build_tagger(config, row, split.x_train, split.y_train.shape[1])
-    source = config.init_from_of(row)
-    if config.execution.reuse_models and _reusable(family, frame_windows, source):
+    if reuse:
         from kerastag.compiled_models import reuse_compiled
 
         model = reuse_compiled(model)
