@@ -16,7 +16,8 @@ kept model gives the same weights, history and predictions as one trained in its
 The kept model is the unit's until the next unit of its architecture starts in this
 process: save or score it before then (the runner does). ``execution.reuse_models:
 false`` turns this off. Each process has its own models: a Ray worker keeps them between
-the units it runs.
+the units it runs. ``kerastag evaluate`` and the predictors of clip scores
+(:func:`reuse_for_inference`) likewise predict through one kept model per architecture.
 """
 
 from __future__ import annotations

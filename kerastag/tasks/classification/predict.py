@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from kerastag.audio import load_audio
+from kerastag.compiled_models import reuse_for_inference
 from kerastag.config import features_from_data
 from kerastag.errors import AudioError
 from kerastag.formats.model_file import load_model, read_model_info
@@ -33,7 +34,8 @@ def classification_probs(model_path: Path, files: list[Path]) -> tuple[np.ndarra
     info = read_model_info(model_path)
     if info.task != "classification":
         raise ModelError(f"{model_path}: not a classification model (task {info.task!r})")
-    model, spec = load_model(model_path), features_from_data(info.features).spec()
+    model = reuse_for_inference(load_model(model_path))  # one trace for all folds' models
+    spec = features_from_data(info.features).spec()
     features = [clip_features(spec, path) for path in files]
     probs = predict_clips(model, features, length=info.excerpt, hop=info.hop,
                           pad_value=info.pad_value)

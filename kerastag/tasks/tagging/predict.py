@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from kerastag.audio import load_audio
+from kerastag.compiled_models import reuse_for_inference
 from kerastag.config import features_from_data
 from kerastag.errors import AudioError, ConfigError, ModelError
 from kerastag.families import ModelFamily, family
@@ -145,7 +146,7 @@ def _predict_clip_files(model_path: Path, info: ModelInfo, declared: ModelFamily
     """Clip scores of a family without frame outputs (see the module docstring)."""
     if plot_dir is not None:
         raise ModelError(f"{model_path}: {declared.refusal(NO_FRAME_OUTPUTS['--plot'])}")
-    model = load_model(model_path)
+    model = reuse_for_inference(load_model(model_path))
     spec = features_from_data(info.features).spec()
     scores = np.stack([baseline_clip_scores(model, spec, path, info.chunk_seconds, declared.name)
                        for path in files])
