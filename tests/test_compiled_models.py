@@ -147,3 +147,31 @@ def test_reloaded_models_of_one_architecture_predict_through_one_traced_model(bo
     assert served[0] is served[1] and traced[0] == traced[1] >= 1
     assert not np.array_equal(expected[0], expected[1])  # the second unit's weights are used
     compiled_models.forget()
+
+
+@pytest.mark.parametrize("keep_traces, clears", [(True, 0), (False, 2)])
+def test_a_reusing_unit_keeps_tensorflows_cached_functions(chime_demo, tmp_path, monkeypatch,
+                                                           keep_traces, clears):
+    """clear_session and set_seed each clear the eager context's caches (the kept model's
+    instantiated steps) unless the unit reuses; names and seeds are reset either way."""
+    import random
+
+    import keras
+    from tensorflow.python.eager import context
+
+    from kerastag.fitting import start_unit
+
+    context.ensure_initialized()  # caches exist to be cleared (as in any training process)
+    calls = []
+    clear = context.pywrap_tfe.TFE_ContextClearCaches
+    monkeypatch.setattr(context.pywrap_tfe, "TFE_ContextClearCaches",
+                        lambda handle: (calls.append(handle), clear(handle)))
+    config = load_config(write_config(tmp_path / "c.yaml", chime_demo[0], tmp_path / "cache",
+                                      reuse=True, rows=ROWS))
+    keras.layers.Dense(1)  # a name taken before the unit starts
+    start_unit(config, 7, keep_traces=keep_traces)
+    drawn = random.random()
+    random.seed(7)
+    assert drawn == random.random()  # seeded by the unit's seed
+    assert len(calls) == clears
+    assert keras.layers.Dense(1).name == "dense"  # names start afresh
