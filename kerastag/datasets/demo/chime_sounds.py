@@ -3,9 +3,11 @@
 Each tag letter of :data:`kerastag.reference_results.CHIME_HOME_TAGS` has a synthesiser
 that is told apart from the others only by listening: voices by pitch and formants
 (child > female > male), video game/TV by chords on a beat, percussive sounds by
-decaying hits, broadband noise by its stationarity, other sounds by beeps, sweeps and
-clinks. :func:`chime_chunk_audio` places one sound per tag at a random time, level and
-stereo position over a quiet room background.
+trains of knocks at a steady rhythm, broadband noise switched on or off, other sounds by
+a motif of beeps, a sweep or clinks repeated over the chunk. :func:`chime_chunk_audio`
+places one sound per tag at a random time, level and stereo position over a room that
+changes from chunk to chunk (noise colour and level, hum, maybe a whine or lone knocks),
+so that a tag's single frames resemble the room's and its timing is what tells it apart.
 """
 
 from __future__ import annotations
@@ -119,29 +121,46 @@ def _tv_music(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     return set_rms(out * fades(m, sr // 50), 0.0)
 
 
+def _knock(rng: np.random.Generator, sr: int, resonance: tuple[float, float],
+           tau_s: float) -> np.ndarray:
+    """One 0.25 s decaying broadband hit through one resonance (Hz, bandwidth Hz), peak 0 dBFS."""
+    hit_len = int(0.25 * sr)
+    burst = rng.standard_normal(hit_len) * decay(hit_len, sr, tau_s)
+    body = resonate(burst, [resonance[0]], [resonance[1]], [1.0], sr)
+    return set_peak(0.8 * set_peak(body, 0.0) + 0.3 * burst, 0.0)
+
+
 def _knocks(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Tag ``p``: 2-6 short decaying broadband hits with a resonance (knocks, bangs).
+    """Tag ``p``: a train of 3-7 knocks on one object at a steady 0.18-0.45 s interval.
+
+    The rhythm is the evidence: the room may hold one or two lone knocks of the same kind
+    (see :func:`_room_background`), so a single knock's spectrum does not tell ``p`` apart.
 
     Returns:
-        ``np.ndarray [shape=(n,)]`` with a peak of 0 dBFS.
+        ``np.ndarray [shape=(m,)]`` with ``m <= n`` samples and a peak of 0 dBFS.
     """
-    out = np.zeros(n)
-    hit_len = int(0.25 * sr)
-    for _ in range(int(rng.integers(2, 7))):
-        burst = rng.standard_normal(hit_len) * decay(hit_len, sr, rng.uniform(0.005, 0.04))
-        body = resonate(burst, [rng.uniform(150, 2500)], [rng.uniform(80, 600)], [1.0], sr)
-        hit = set_peak(0.8 * set_peak(body, 0.0) + 0.3 * burst, rng.uniform(-10, 0))
-        add_at(out, hit, int(rng.integers(0, n - hit_len // 4)))
+    interval = int(rng.uniform(0.18, 0.45) * sr)
+    count = int(rng.integers(3, 8))
+    resonance = (rng.uniform(150, 2500), rng.uniform(80, 600))
+    tau_s = rng.uniform(0.005, 0.04)
+    out = np.zeros(min(n, (count - 1) * interval + int(0.25 * sr)))
+    for k in range(count):
+        jitter = int(rng.uniform(-0.04, 0.04) * interval)
+        hit = _knock(rng, sr, resonance, tau_s) * db_to_gain(rng.uniform(-4, 0))
+        add_at(out, hit, max(0, k * interval + jitter))
     return set_peak(out, 0.0)
 
 
 def _broadband(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Tag ``b``: long stationary band-limited noise (vacuum cleaner, running tap).
+    """Tag ``b``: stationary band-limited noise (vacuum cleaner, running tap) switched on and off.
+
+    The room's own noise (:func:`_room_background`) can be as loud as a quiet ``b``, so the
+    switching on or off within the chunk is part of the evidence.
 
     Returns:
-        ``np.ndarray [shape=(m,)]``, 1.8-4 s (at most ``n`` samples), unit RMS.
+        ``np.ndarray [shape=(m,)]``, 1.2-3.2 s (at most ``n`` samples), unit RMS.
     """
-    m = min(n, int(rng.uniform(1.8, 4.0) * sr))
+    m = min(n, int(rng.uniform(1.2, 3.2) * sr))
     noise = rng.standard_normal(m)
     if rng.random() < 0.5:  # pink-ish tilt
         noise = signal.lfilter([1.0], [1.0, -0.9], noise)
@@ -190,9 +209,24 @@ def _clinks(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
 
 
 def _other(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Tag ``o``: beeps, a frequency sweep or glassy clinks, unit RMS."""
+    """Tag ``o``: one motif (beeps, a frequency sweep or glassy clinks) repeated 2-4 times.
+
+    The repeats are 0.25-1.0 s apart, spread over the chunk (an appliance signalling, a
+    phone ringing); the room may hold a steady whine at the beeps' pitches, which only the
+    motif's onsets and offsets tell apart.
+
+    Returns:
+        ``np.ndarray [shape=(m,)]`` with ``m <= n`` samples, unit RMS.
+    """
     kind = (_beeps, _sweep, _clinks)[int(rng.integers(3))]
-    return set_rms(kind(rng, n, sr), 0.0)
+    motif = kind(rng, n, sr)
+    starts = [0]
+    for _ in range(int(rng.integers(1, 4))):
+        starts.append(starts[-1] + motif.size + int(rng.uniform(0.25, 1.0) * sr))
+    out = np.zeros(min(n, starts[-1] + motif.size))
+    for start in starts:
+        add_at(out, motif * db_to_gain(rng.uniform(-3, 0)), start)
+    return set_rms(out, 0.0)
 
 
 # Tag letter -> synthesiser and level range in dBFS: an RMS level, except for the hits of
@@ -212,18 +246,38 @@ _CHIME_SOUNDS: dict[str, tuple[Callable[..., np.ndarray], tuple[float, float]]] 
 
 
 def _room_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Quiet room: partly coherent brown-ish noise in two channels plus a faint mains hum.
+    """The recording's room, different for every chunk: coloured noise, hum, a whine, ticks.
+
+    Partly coherent noise between white and brown (a random mix) at -50 to -32 dBFS RMS;
+    mains hum (harmonics 1-3) at -60 to -40; in half the rooms a steady 800-3000 Hz whine
+    (a charger, a TV's line whistle) at -50 to -34; in a third, one or two lone knocks at
+    the knocks' peak levels. Frame by frame these look like the tags' sounds (a whine like
+    a beep, a tick like a knock, loud noise like ``b``); what they lack is the tags' timing.
 
     Returns:
-        ``np.ndarray [shape=(2, n)]``, noise at -50 to -42 dBFS RMS, hum at -60 to -52.
+        ``np.ndarray [shape=(2, n)]``.
     """
-    left, other = brown_noise(rng, n), brown_noise(rng, n)
-    channels = np.stack([left, 0.8 * left + 0.6 * other]) * db_to_gain(rng.uniform(-50, -42))
+    brown = np.stack([brown_noise(rng, n), brown_noise(rng, n)])
+    white = rng.standard_normal((2, n))
+    weight = rng.uniform(0.0, 1.0)
+    noise = np.sqrt(1 - weight) * brown + np.sqrt(weight) * white  # unit RMS per channel
+    channels = np.stack([noise[0], 0.8 * noise[0] + 0.6 * noise[1]]) * db_to_gain(
+        rng.uniform(-50, -32))
     period = sr // (50 if rng.random() < 0.7 else 60)  # mains hum, harmonics 1-3
     phase = 2 * np.pi * np.arange(period) / period + rng.uniform(0, 2 * np.pi)
     cycle = np.cos(phase) + 0.5 * np.cos(2 * phase) + 0.3 * np.cos(3 * phase)
-    hum = np.resize(set_rms(cycle, rng.uniform(-60, -52)), n)
-    return channels + hum
+    room = channels + np.resize(set_rms(cycle, rng.uniform(-60, -40)), n)
+    if rng.random() < 0.5:
+        whine = sines(np.array([rng.uniform(800, 3000)]), np.ones(1), n, sr, rng)
+        room += set_rms(whine, rng.uniform(-50, -34))
+    if rng.random() < 1 / 3:
+        knock_low, knock_high = _CHIME_SOUNDS["p"][1]
+        for _ in range(int(rng.integers(1, 3))):
+            knock = _knock(rng, sr, (rng.uniform(150, 2500), rng.uniform(80, 600)),
+                           rng.uniform(0.005, 0.04))
+            room += _spatialise(place(knock * db_to_gain(rng.uniform(knock_low, knock_high)),
+                                      n, rng), rng)
+    return room
 
 
 def _spatialise(mono: np.ndarray, rng: np.random.Generator) -> np.ndarray:
