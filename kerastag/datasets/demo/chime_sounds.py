@@ -131,16 +131,16 @@ def _knock(rng: np.random.Generator, sr: int, resonance: tuple[float, float],
 
 
 def _knocks(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
-    """Tag ``p``: a train of 3-7 knocks on one object at a steady 0.18-0.45 s interval.
+    """Tag ``p``: a train of 4-8 knocks on one object at a steady 0.12-0.3 s interval.
 
-    The rhythm is the evidence: the room may hold one or two lone knocks of the same kind
+    The rhythm is the evidence: the room may hold a lone knock of the same kind
     (see :func:`_room_background`), so a single knock's spectrum does not tell ``p`` apart.
 
     Returns:
         ``np.ndarray [shape=(m,)]`` with ``m <= n`` samples and a peak of 0 dBFS.
     """
-    interval = int(rng.uniform(0.18, 0.45) * sr)
-    count = int(rng.integers(3, 8))
+    interval = int(rng.uniform(0.12, 0.3) * sr)
+    count = int(rng.integers(4, 9))
     resonance = (rng.uniform(150, 2500), rng.uniform(80, 600))
     tau_s = rng.uniform(0.005, 0.04)
     out = np.zeros(min(n, (count - 1) * interval + int(0.25 * sr)))
@@ -250,7 +250,7 @@ def _room_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
 
     Partly coherent noise between white and brown (a random mix) at -50 to -32 dBFS RMS;
     mains hum (harmonics 1-3) at -60 to -40; in half the rooms a steady 800-3000 Hz whine
-    (a charger, a TV's line whistle) at -50 to -34; in a third, one or two lone knocks at
+    (a charger, a TV's line whistle) at -50 to -34; in three rooms of ten, a lone knock at
     the knocks' peak levels. Frame by frame these look like the tags' sounds (a whine like
     a beep, a tick like a knock, loud noise like ``b``); what they lack is the tags' timing.
 
@@ -270,13 +270,12 @@ def _room_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     if rng.random() < 0.5:
         whine = sines(np.array([rng.uniform(800, 3000)]), np.ones(1), n, sr, rng)
         room += set_rms(whine, rng.uniform(-50, -34))
-    if rng.random() < 1 / 3:
+    if rng.random() < 0.3:
         knock_low, knock_high = _CHIME_SOUNDS["p"][1]
-        for _ in range(int(rng.integers(1, 3))):
-            knock = _knock(rng, sr, (rng.uniform(150, 2500), rng.uniform(80, 600)),
-                           rng.uniform(0.005, 0.04))
-            room += _spatialise(place(knock * db_to_gain(rng.uniform(knock_low, knock_high)),
-                                      n, rng), rng)
+        knock = _knock(rng, sr, (rng.uniform(150, 2500), rng.uniform(80, 600)),
+                       rng.uniform(0.005, 0.04))
+        room += _spatialise(place(knock * db_to_gain(rng.uniform(knock_low, knock_high)),
+                                  n, rng), rng)
     return room
 
 

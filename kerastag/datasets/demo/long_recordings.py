@@ -17,8 +17,9 @@ The layout::
 How the audio matches the chunks' ``.16kHz.wav`` stream (the right channel of the 48 kHz
 stereo mix, resampled 3:1): the mix is rendered at 48 kHz, each sound by the chunk
 demo's synthesiser at the chunk demo's level times the right-channel gain of a random
-pan position, the room as the right channel of ``_room_background`` (brown noise at
--50..-42 dBFS RMS plus mains hum at -60..-52 dBFS); it is brought to 16 kHz by a
+pan position, the room a quiet one that stays put for the whole recording (brown noise at
+-50..-42 dBFS RMS plus mains hum at -60..-52 dBFS, harmonics as in the chunk demo's
+``_room_background``, which varies more from chunk to chunk); it is brought to 16 kHz by a
 streaming version of the same polyphase filter (``dsp.resample_48k_to_16k``), so block
 boundaries leave no trace. An event's onset and offset are its first and last sample
 above -50 dB of its own peak (the synthesiser's leading and trailing near-silence is
@@ -78,7 +79,7 @@ _GAP_SECONDS = (1.0, 6.0)  # room between the end of one event and the next onse
 _OVERLAP_PROBABILITY = 0.05  # the next event starts inside this one instead
 _OVERLAP_SHARE = (0.25, 0.75)  # ... after this share of this one's length
 _BROWN_POLE = 0.99  # as dsp.brown_noise
-_HUM_HARMONICS = (1.0, 0.5, 0.3)  # as chime_sounds._room_background
+_HUM_HARMONICS = (1.0, 0.5, 0.3)  # as chime_sounds._room_background's hum
 
 
 def make_chime_long_demo(out_dir: str | os.PathLike, *, recordings: int = DEFAULT_RECORDINGS,
@@ -208,7 +209,7 @@ def _trim(sound: np.ndarray) -> np.ndarray:
 
 
 class _Room:
-    """The room of ``chime_sounds._room_background`` (its right channel), block by block.
+    """A quiet room (one channel) for a whole recording, block by block.
 
     Brown noise from a stateful leaky integrator (started in its stationary state, scaled
     by its theoretical RMS rather than each block's) plus a hum computed from the absolute
