@@ -236,7 +236,7 @@ _CHIME_SOUNDS: dict[str, tuple[Callable[..., np.ndarray], tuple[float, float]]] 
     "m": (_male_speech, (-30, -16)),
     "f": (_female_speech, (-30, -16)),
     "v": (_tv_music, (-30, -17)),
-    "p": (_knocks, (-18, -4)),
+    "p": (_knocks, (-14, -2)),
     "b": (_broadband, (-30, -16)),
     "o": (_other, (-30, -16)),
 }
@@ -250,7 +250,7 @@ def _room_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
 
     Partly coherent noise between white and brown (a random mix) at -50 to -32 dBFS RMS;
     mains hum (harmonics 1-3) at -60 to -40; in half the rooms a steady 800-3000 Hz whine
-    (a charger, a TV's line whistle) at -50 to -34; in three rooms of ten, a lone knock at
+    (a charger, a TV's line whistle) at -50 to -34; in one room of ten, a lone knock at
     the knocks' peak levels. Frame by frame these look like the tags' sounds (a whine like
     a beep, a tick like a knock, loud noise like ``b``); what they lack is the tags' timing.
 
@@ -270,7 +270,7 @@ def _room_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     if rng.random() < 0.5:
         whine = sines(np.array([rng.uniform(800, 3000)]), np.ones(1), n, sr, rng)
         room += set_rms(whine, rng.uniform(-50, -34))
-    if rng.random() < 0.3:
+    if rng.random() < 0.1:
         knock_low, knock_high = _CHIME_SOUNDS["p"][1]
         knock = _knock(rng, sr, (rng.uniform(150, 2500), rng.uniform(80, 600)),
                        rng.uniform(0.005, 0.04))
