@@ -9,6 +9,7 @@ end by :func:`stack_windows` (:class:`ClipWindows`).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from kerastag.config import ExperimentConfig, FeaturesConfig
 from kerastag.datasets import Dataset, audio_format, get_layout, looks_like, read_dataset
 from kerastag.errors import DatasetError
+from kerastag.formats.demo_stamp import read_demo_stamp, write_demo_stamp
 from kerastag.names import DEMO_LAYOUTS, resolve
 
 def prepare_dataset(config: ExperimentConfig) -> Dataset:
@@ -28,8 +30,12 @@ def prepare_dataset(config: ExperimentConfig) -> Dataset:
     path = config.dataset_path()
     layout = config.dataset.layout
     if config.dataset.demo and not (path.exists() and looks_like(path, layout)):
-        make_demo(layout, path, clips=config.dataset.demo_clips, seed=config.dataset.demo_seed,
-                  task=config.task)
+        root = make_demo(layout, path, clips=config.dataset.demo_clips,
+                         seed=config.dataset.demo_seed, task=config.task)
+        if root.resolve() != path.resolve():  # a csv demo is the folder itself: no stamp in it
+            write_demo_stamp(path, **_demo_settings(config))
+    elif config.dataset.demo:
+        _check_demo_stamp(config, path)
     if not path.exists():
         hint = get_layout(layout).download_hint()
         how = f"; get it with '{hint}' and set dataset.path" if hint else ""
@@ -39,6 +45,35 @@ def prepare_dataset(config: ExperimentConfig) -> Dataset:
     if config.dataset.development_list != "refined":
         options["development_list"] = config.dataset.development_list
     return read_dataset(path, layout, **options)
+
+
+def _demo_settings(config: ExperimentConfig) -> dict:
+    """The stamp fields of the demo ``config`` asks for (the generator's default clips
+    filled in)."""
+    from kerastag.datasets.demo import DEMO_SOUNDS_VERSION
+
+    layout = config.dataset.layout
+    clips = config.dataset.demo_clips
+    if clips is None:
+        clips = inspect.signature(resolve(DEMO_LAYOUTS[layout])).parameters["clips"].default
+    return {"layout": layout, "clips": clips, "seed": config.dataset.demo_seed,
+            "sounds": DEMO_SOUNDS_VERSION}
+
+
+def _check_demo_stamp(config: ExperimentConfig, path: Path) -> None:
+    """Refuse a demo folder whose stamp differs from what ``config`` asks for."""
+    stamp = read_demo_stamp(path)
+    if stamp is None or stamp["layout"] != config.dataset.layout:
+        return
+    wanted = _demo_settings(config)
+    if stamp != wanted:
+        def describe(fields):
+            return (f"demo_clips {fields['clips']}, demo_seed {fields['seed']}, "
+                    f"sounds v{fields['sounds']}")
+        raise DatasetError(
+            f"{path}: holds a {stamp['layout']} demo made with {describe(stamp)}, but "
+            f"{config.source or 'the config'} asks for {describe(wanted)}; delete the folder to write the "
+            f"demo again, or set dataset.path to another folder")
 
 
 def make_demo(layout: str, path: Path, *, clips: int | None, seed: int,

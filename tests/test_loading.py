@@ -42,3 +42,78 @@ def test_multi_hot_follows_the_class_order():
 
 def test_multi_hot_of_no_clips_has_the_class_width():
     assert multi_hot([], ("c", "m")).shape == (0, 2)
+
+
+# --------------------------------------------------------------------------- demo stamps
+
+
+def _demo_config(tmp_path, name, clips, seed=0):
+    from kerastag.config import load_config
+
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(f"name: {name}\ndataset: {{path: {tmp_path / 'demo'}, demo: true, "
+                    f"demo_clips: {clips}, demo_seed: {seed}}}\n", encoding="utf-8")
+    return load_config(path)
+
+
+def test_a_written_demo_is_stamped_and_read_again_with_the_same_settings(tmp_path):
+    import json
+
+    from kerastag.datasets.demo import DEMO_SOUNDS_VERSION
+    from kerastag.loading import prepare_dataset
+
+    first = prepare_dataset(_demo_config(tmp_path, "a", 10))
+    stamp = json.loads((tmp_path / "demo" / "kerastag-demo.json").read_text(encoding="utf-8"))
+    assert stamp == {"format": "kerastag-demo", "version": 1, "layout": "chime-home",
+                     "clips": 10, "seed": 0, "sounds": DEMO_SOUNDS_VERSION}
+    again = prepare_dataset(_demo_config(tmp_path, "b", 10))
+    assert [c.clip_id for c in again.clips] == [c.clip_id for c in first.clips]
+
+
+@pytest.mark.parametrize("clips, seed, named", [(12, 0, "demo_clips 12"), (10, 1, "demo_seed 1")])
+def test_a_demo_folder_made_with_other_settings_is_refused_in_one_line(tmp_path, clips, seed,
+                                                                       named):
+    from kerastag.loading import prepare_dataset
+
+    prepare_dataset(_demo_config(tmp_path, "a", 10))
+    listing = sorted(p.name for p in (tmp_path / "demo" / "chime_home").iterdir())
+    with pytest.raises(DatasetError) as info:
+        prepare_dataset(_demo_config(tmp_path, "b", clips, seed))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(str(tmp_path / "demo"))
+    assert "demo_clips 10, demo_seed 0" in message and named in message
+    assert "b.yaml" in message and "delete the folder" in message
+    assert sorted(p.name for p in (tmp_path / "demo" / "chime_home").iterdir()) == listing
+
+
+def test_a_demo_of_an_older_sound_bank_is_refused(tmp_path):
+    import json
+
+    from kerastag.loading import prepare_dataset
+
+    prepare_dataset(_demo_config(tmp_path, "a", 10))
+    stamp_path = tmp_path / "demo" / "kerastag-demo.json"
+    stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
+    stamp_path.write_text(json.dumps({**stamp, "sounds": 1}), encoding="utf-8")
+    with pytest.raises(DatasetError, match="sounds v1"):
+        prepare_dataset(_demo_config(tmp_path, "b", 10))
+
+
+def test_a_broken_stamp_is_one_line_naming_the_file(tmp_path):
+    from kerastag.loading import prepare_dataset
+
+    prepare_dataset(_demo_config(tmp_path, "a", 10))
+    (tmp_path / "demo" / "kerastag-demo.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(DatasetError) as info:
+        prepare_dataset(_demo_config(tmp_path, "b", 10))
+    assert str(info.value).startswith(str(tmp_path / "demo" / "kerastag-demo.json"))
+    assert "\n" not in str(info.value)
+
+
+def test_an_unstamped_demo_folder_is_used_as_it_is(tmp_path):
+    from kerastag.datasets.demo import make_chime_home_demo
+    from kerastag.loading import prepare_dataset
+
+    make_chime_home_demo(tmp_path / "demo", clips=10)  # as `kerastag data demo` writes it
+    data = prepare_dataset(_demo_config(tmp_path, "b", 12))
+    assert len([c for c in data.clips if c.fold is not None]) == 10

@@ -38,7 +38,14 @@ from kerastag.datasets.demo.long_recordings import make_chime_long_demo
 from kerastag.datasets.demo.own_data import OWN_CLASSES, OWN_DATA_KINDS, make_own_data_demo
 from kerastag.datasets.demo.truth import DemoClip
 
+#: Version of the demos' sound banks, recorded in a demo's stamp
+#: (:mod:`kerastag.formats.demo_stamp`); bump it whenever a demo's bytes change for the
+#: same settings, so that a folder written before is not trained on silently.
+#: 2: the CHiME-Home sounds of 2026-12-03 (knock trains, repeated motifs, a room per chunk).
+DEMO_SOUNDS_VERSION = 2
+
 __all__ = [
+    "DEMO_SOUNDS_VERSION",
     "DemoClip", "make_chime_home_demo", "make_chime_long_demo", "make_fsdkaggle2018_demo",
     "make_own_data_demo", "OWN_CLASSES", "OWN_DATA_KINDS",
     "DEFAULT_CHIME_CLIPS", "DEFAULT_FSD_CLIPS", "FSD_CLASSES", "FSD_LICENSES", "FSD_VARIANTS",
