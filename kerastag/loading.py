@@ -72,8 +72,8 @@ def _check_demo_stamp(config: ExperimentConfig, path: Path) -> None:
                     f"sounds v{fields['sounds']}")
         raise DatasetError(
             f"{path}: holds a {stamp['layout']} demo made with {describe(stamp)}, but "
-            f"{config.source or 'the config'} asks for {describe(wanted)}; delete the folder to write the "
-            f"demo again, or set dataset.path to another folder")
+            f"{config.source or 'the config'} asks for {describe(wanted)}; delete the folder "
+            f"to write the demo again, or set dataset.path to another folder")
 
 
 def make_demo(layout: str, path: Path, *, clips: int | None, seed: int,

@@ -117,3 +117,17 @@ def test_an_unstamped_demo_folder_is_used_as_it_is(tmp_path):
     make_chime_home_demo(tmp_path / "demo", clips=10)  # as `kerastag data demo` writes it
     data = prepare_dataset(_demo_config(tmp_path, "b", 12))
     assert len([c for c in data.clips if c.fold is not None]) == 10
+
+
+def test_an_own_data_demo_is_its_folder_and_gets_no_stamp_in_it(tmp_path):
+    from kerastag.config import load_config
+    from kerastag.loading import prepare_dataset
+
+    config_path = tmp_path / "own.yaml"
+    config_path.write_text(f"name: own\ndataset: {{layout: csv, path: {tmp_path / 'own'}, "
+                           f"demo: true, demo_clips: 12}}\n", encoding="utf-8")
+    first = prepare_dataset(load_config(config_path))
+    assert not (tmp_path / "own" / "kerastag-demo.json").exists()
+    again = prepare_dataset(load_config(config_path))  # read as it is, not written again
+    assert [c.clip_id for c in again.clips] == [c.clip_id for c in first.clips]
+    assert len(first.clips) == 12

@@ -130,6 +130,12 @@ def _knock(rng: np.random.Generator, sr: int, resonance: tuple[float, float],
     return set_peak(0.8 * set_peak(body, 0.0) + 0.3 * burst, 0.0)
 
 
+def _knock_object(rng: np.random.Generator) -> tuple[tuple[float, float], float]:
+    """What is knocked on: its resonance (Hz, bandwidth Hz) and the hit's decay time (s)."""
+    resonance = (rng.uniform(150, 2500), rng.uniform(80, 600))
+    return resonance, rng.uniform(0.005, 0.04)
+
+
 def _knocks(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     """Tag ``p``: a train of 4-8 knocks on one object at a steady 0.12-0.3 s interval.
 
@@ -141,8 +147,7 @@ def _knocks(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     """
     interval = int(rng.uniform(0.12, 0.3) * sr)
     count = int(rng.integers(4, 9))
-    resonance = (rng.uniform(150, 2500), rng.uniform(80, 600))
-    tau_s = rng.uniform(0.005, 0.04)
+    resonance, tau_s = _knock_object(rng)
     out = np.zeros(min(n, (count - 1) * interval + int(0.25 * sr)))
     for k in range(count):
         jitter = int(rng.uniform(-0.04, 0.04) * interval)
@@ -272,8 +277,7 @@ def _room_background(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
         room += set_rms(whine, rng.uniform(-50, -34))
     if rng.random() < 0.1:
         knock_low, knock_high = _CHIME_SOUNDS["p"][1]
-        knock = _knock(rng, sr, (rng.uniform(150, 2500), rng.uniform(80, 600)),
-                       rng.uniform(0.005, 0.04))
+        knock = _knock(rng, sr, *_knock_object(rng))
         room += _spatialise(place(knock * db_to_gain(rng.uniform(knock_low, knock_high)),
                                   n, rng), rng)
     return room
