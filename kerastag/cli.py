@@ -309,30 +309,38 @@ def evaluate_command(run_dir):
               help="Detect sound events (paper A's CRNN), streaming files of any length; "
                    "write them here in the DCASE format (tab-separated filename, onset, "
                    "offset, event_label).")
+@click.option("--scores", "scores_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None,
+              help="With --events: also write each file's frame scores to this folder "
+                   "(<name>.tsv: onset, offset, one column per tag; what sed_scores_eval "
+                   "and score-events read).")
 @click.option("--thresholds", "thresholds_path", default=None,
-              help="With --events: per-tag thresholds (kerastag calibrate's JSON, or "
-                   "tag,threshold lines), or one number for every tag; default: the run's "
-                   "calibrated ones, else 0.5.")
+              help="With --events: per-tag thresholds (kerastag calibrate's JSON: its frame "
+                   "thresholds if it has them, else its clip ones; or tag,threshold lines), "
+                   "or one number for every tag; default: the run's calibrated ones, else 0.5.")
 @click.option("--hop", type=float, default=1.0, show_default=True,
               help="With --events: seconds between the starts of the 4 s windows.")
 @click.option("--median", type=float, default=0.25, show_default=True,
-              help="With --events: median filter over this many seconds of decisions.")
+              help="With --events: median filter over this many seconds of frame scores "
+                   "(given, it wins over calibrated frame thresholds' own).")
 @click.option("--min-event", type=float, default=0.1, show_default=True,
-              help="With --events: drop events shorter than this (seconds).")
+              help="With --events: drop events shorter than this (seconds; given, it wins "
+                   "over calibrated frame thresholds' own).")
 @click.option("--min-gap", type=float, default=0.1, show_default=True,
-              help="With --events: join events of a tag closer than this (seconds).")
+              help="With --events: join events of a tag closer than this (seconds; given, "
+                   "it wins over calibrated frame thresholds' own).")
 @click.option("--block", type=float, default=30.0, show_default=True,
               help="With --events: seconds of audio read at a time.")
 @friendly_errors
 @needs_tensorflow
-def predict_command(model_path, paths, threshold, out_csv, plot_dir, events_path,
+def predict_command(model_path, paths, threshold, out_csv, plot_dir, events_path, scores_dir,
                     thresholds_path, hop, median, min_event, min_gap, block):
     """Tag audio files (or folders of them) with a saved MODEL.keras, or with a paper-B
     stack folder (every level-1 model, then the XGBoost level 2); with --events, find
     when each tag occurs."""
     if events_path is None:
-        _refuse_event_options("thresholds_path", "hop", "median", "min_event", "min_gap",
-                              "block")
+        _refuse_event_options("scores_dir", "thresholds_path", "hop", "median", "min_event",
+                              "min_gap", "block")
         from kerastag.predict import predict_files
 
         frame = predict_files(model_path, paths, threshold=threshold, out_csv=out_csv,
@@ -342,15 +350,29 @@ def predict_command(model_path, paths, threshold, out_csv, plot_dir, events_path
         from kerastag.tasks.tagging.events import EventSettings
 
         settings = EventSettings(hop_seconds=hop, block_seconds=block, median_seconds=median,
-                                 min_event_seconds=min_event, min_gap_seconds=min_gap)
+                                 min_event_seconds=min_event, min_gap_seconds=min_gap,
+                                 explicit=_explicit_durations())
         frame, events = predict_events(model_path, paths, out_path=events_path,
                                        thresholds_path=thresholds_path, settings=settings,
-                                       out_csv=out_csv, plot_dir=plot_dir, log=click.echo)
+                                       out_csv=out_csv, plot_dir=plot_dir, scores_dir=scores_dir,
+                                       log=click.echo)
         click.echo(f"events: {events_path} ({len(events)} events)")
+        if scores_dir is not None:
+            click.echo(f"frame scores: {scores_dir}")
     for record in frame.to_dict("records"):
         click.echo(f"{record['file']}: {record['tags'] or '(no tag)'}")
     if out_csv:
         click.echo(f"scores: {out_csv}")
+
+
+def _explicit_durations() -> frozenset:
+    """The post-processing durations given on the command line (they win over calibrated
+    frame thresholds' own)."""
+    context = click.get_current_context()
+    options = {"median": "median_seconds", "min_event": "min_event_seconds",
+               "min_gap": "min_gap_seconds"}
+    return frozenset(field for option, field in options.items()
+                     if context.get_parameter_source(option) is not click.core.ParameterSource.DEFAULT)
 
 
 def _refuse_event_options(*names: str) -> None:
@@ -359,7 +381,8 @@ def _refuse_event_options(*names: str) -> None:
     given = [name for name in names
              if context.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT]
     if given:
-        flags = ", ".join("--" + name.replace("_path", "").replace("_", "-") for name in given)
+        flags = ", ".join("--" + name.replace("_path", "").replace("_dir", "").replace("_", "-")
+                          for name in given)
         raise ConfigError(f"{flags} only apply with --events")
 
 

@@ -133,7 +133,7 @@ def predict_files(model_path: Path, paths, *, threshold: float = 0.5,
 
 def predict_events(model_path: Path, paths, *, out_path: Path, thresholds_path: Path | None = None,
                    settings=None, out_csv: Path | None = None, plot_dir: Path | None = None,
-                   log=print):
+                   scores_dir: Path | None = None, log=print):
     """``kerastag predict --events``: stream recordings of any length through a paper-A
     CRNN and write the DCASE event list (:mod:`kerastag.tasks.tagging.events`).
 
@@ -153,7 +153,7 @@ def predict_events(model_path: Path, paths, *, out_path: Path, thresholds_path: 
     clips, events = detect_events(model_path, [item.path for item in inputs],
                                   out_path=Path(out_path), thresholds_path=thresholds_path,
                                   settings=settings or EventSettings(), plot_dir=plot_dir,
-                                  log=log, names=[item.name for item in inputs])
+                                  scores_dir=scores_dir, log=log, names=[item.name for item in inputs])
     clips["file"] = [item.key for item in inputs]
     if out_csv is not None:
         write_scores_csv(clips, out_csv)

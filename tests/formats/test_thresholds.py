@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from kerastag.decisions import FrameDecision
 from kerastag.errors import KerastagError, ThresholdError
 from kerastag.formats import thresholds as th
 
@@ -36,15 +37,115 @@ def test_json_round_trip_and_layout(tmp_path, assert_no_temp_files):
     path = th.write_thresholds(tmp_path / "thresholds" / "row.json", TAGS, VALUES,
                                criterion="f1", row="row", source=tmp_path)
     document = json.loads(path.read_text())
-    assert document == {"format": "kerastag-thresholds", "version": 1, "criterion": "f1",
-                        "row": "row", "classes": TAGS, "thresholds": dict(zip(TAGS, VALUES)),
-                        "source": str(tmp_path)}
+    assert document == {"format": "kerastag-thresholds", "version": 2, "row": "row",
+                        "classes": TAGS, "source": str(tmp_path),
+                        "clip": {"criterion": "f1", "thresholds": dict(zip(TAGS, VALUES))}}
     np.testing.assert_array_equal(th.read_thresholds(path, TAGS), VALUES)
     # another class order: the values follow the caller's order
     order = ["o", "c", "m", "f", "v", "p", "b"]
     np.testing.assert_array_equal(th.read_thresholds(path, order),
                                   [dict(zip(TAGS, VALUES))[t] for t in order])
     assert_no_temp_files(tmp_path)
+
+
+def test_version_1_files_still_read(tmp_path):
+    path = write_json(tmp_path / "v1.json")  # criterion and thresholds at the top level
+    found = th.read_threshold_file(path, TAGS)
+    np.testing.assert_array_equal(found.clip, VALUES)
+    assert found.clip_criterion == "eer" and found.frame is None
+
+
+DECISIONS = tuple(FrameDecision(high=0.2 + 0.1 * i, low=0.1 + 0.05 * i, median_seconds=0.5,
+                                min_event_seconds=0.1 * i, min_gap_seconds=1.0)
+                  for i in range(len(TAGS)))
+
+
+def frame_thresholds():
+    return th.FrameThresholds(decisions=DECISIONS, collar_seconds=0.2,
+                              details={"model": "m.keras", "event_f1": {"c": 0.9}})
+
+
+def test_frame_thresholds_round_trip_in_any_class_order(tmp_path):
+    path = th.write_thresholds(tmp_path / "row.json", TAGS, None, criterion=None, row="r",
+                               source=None, frame=frame_thresholds())
+    document = json.loads(path.read_text())
+    assert "clip" not in document and document["frame"]["criterion"] == "event_f1"
+    assert document["frame"]["decisions"]["m"] == DECISIONS[1].as_dict()
+    found = th.read_threshold_file(path, TAGS)
+    assert found.clip is None and found.frame.decisions == DECISIONS
+    assert found.frame.details == {"model": "m.keras", "event_f1": {"c": 0.9}}
+    order = TAGS[::-1]
+    assert th.read_threshold_file(path, order).frame.decisions == DECISIONS[::-1]
+
+
+def test_one_kind_rewritten_keeps_the_other(tmp_path):
+    path = tmp_path / "row.json"
+    th.write_thresholds(path, TAGS, VALUES, criterion="eer", row="r", source=None)
+    th.write_thresholds(path, TAGS, None, criterion=None, row="r", source=None,
+                        frame=frame_thresholds())
+    found = th.read_threshold_file(path, TAGS)
+    np.testing.assert_array_equal(found.clip, VALUES)
+    assert found.clip_criterion == "eer" and found.frame.decisions == DECISIONS
+    th.write_thresholds(path, TAGS, [0.5] * 7, criterion="f1", row="r", source=None)
+    found = th.read_threshold_file(path, TAGS)
+    assert found.clip_criterion == "f1" and found.frame.decisions == DECISIONS
+
+
+def test_frame_only_files_are_refused_for_clip_tags_but_not_found_silently(tmp_path):
+    run = tmp_path / "run"
+    model = run / "models" / "row" / "fold0.keras"
+    path = th.write_thresholds(run / "thresholds" / "row.json", TAGS, None, criterion=None,
+                               row="row", source=run, frame=frame_thresholds())
+    with pytest.raises(ThresholdError) as exc_info:
+        th.read_thresholds(path, TAGS)
+    assert "frame thresholds only" in one_line(exc_info)
+    assert th.thresholds_for_model(model, TAGS) == (None, None)  # predict falls back to 0.5
+
+
+def test_events_prefer_frame_thresholds_then_clip_then_the_default(tmp_path):
+    run = tmp_path / "run"
+    model = run / "models" / "row" / "fold0.keras"
+    default = [FrameDecision.single(0.5, median_seconds=0.25, min_event_seconds=0.1,
+                                    min_gap_seconds=0.1)] * len(TAGS)
+    chosen = th.decisions_for_model(model, TAGS, default=default)
+    assert chosen.source == "default" and chosen.decisions == tuple(default)
+    chosen = th.decisions_for_model(model, TAGS, "0.3", default=default)
+    assert all(d.high == d.low == 0.3 and d.median_seconds == 0.25 for d in chosen.decisions)
+    path = th.write_thresholds(run / "thresholds" / "row.json", TAGS, VALUES, criterion="eer",
+                               row="row", source=run)
+    chosen = th.decisions_for_model(model, TAGS, default=default)
+    assert chosen.source == f"clip thresholds of {path}"
+    assert [d.high for d in chosen.decisions] == VALUES == [d.low for d in chosen.decisions]
+    th.write_thresholds(path, TAGS, None, criterion=None, row="row", source=run,
+                        frame=frame_thresholds())
+    chosen = th.decisions_for_model(model, TAGS, default=default)
+    assert chosen.source == f"frame thresholds of {path}" and chosen.decisions == DECISIONS
+    np.testing.assert_array_equal(chosen.clip, VALUES)
+
+
+@pytest.mark.parametrize("decision, fragment", [
+    ({"high": 0.5, "low": 0.6, "median_seconds": 0, "min_event_seconds": 0,
+      "min_gap_seconds": 0}, "low threshold 0.6 is over the high one 0.5"),
+    ({"high": 0.5, "low": 0.4}, "must have the keys high, low, median_seconds"),
+    ({"high": "x", "low": 0.4, "median_seconds": 0, "min_event_seconds": 0,
+      "min_gap_seconds": 0}, "high is 'x', expected a number"),
+    ({"high": 0.5, "low": 0.4, "median_seconds": -1, "min_event_seconds": 0,
+      "min_gap_seconds": 0}, "median_seconds"),
+])
+def test_bad_frame_decisions_are_one_line_errors(tmp_path, decision, fragment):
+    decisions = {tag: DECISIONS[0].as_dict() for tag in TAGS} | {"v": decision}
+    path = write_json(tmp_path / "t.json", version=2, criterion=..., thresholds=...,
+                      frame={"criterion": "event_f1", "decisions": decisions})
+    with pytest.raises(ThresholdError) as exc_info:
+        th.read_threshold_file(path, TAGS)
+    message = one_line(exc_info)
+    assert message.startswith(f"{path}: frame decision of tag 'v'") and fragment in message
+
+
+def test_version_2_without_either_kind_is_refused(tmp_path):
+    path = write_json(tmp_path / "t.json", version=2, criterion=..., thresholds=...)
+    with pytest.raises(ThresholdError, match="neither 'clip' nor 'frame'"):
+        th.read_threshold_file(path, TAGS)
 
 
 def test_a_list_of_thresholds_in_classes_order_is_read(tmp_path):
@@ -67,7 +168,7 @@ def test_hand_written_text_form(tmp_path, text):
     ({"thresholds": ...}, ["missing key 'thresholds'"]),
     ({"classes": ...}, ["missing key 'classes'"]),
     ({"format": "other"}, ["format 'other'", "kerastag-thresholds"]),
-    ({"version": 2}, ["version 2", "reads version 1"]),
+    ({"version": 3}, ["version 3", "reads versions 1 and 2"]),
     ({"thresholds": VALUES[:5]}, ["5 values, expected 7"]),
     ({"thresholds": dict(zip(TAGS, VALUES)) | {"c": "high"}}, ["tag 'c' is 'high'", "[0, 1]"]),
     ({"thresholds": dict(zip(TAGS, VALUES)) | {"m": 1.5}}, ["tag 'm' is 1.5", "[0, 1]"]),

@@ -15,15 +15,19 @@
    28 bytes per 32 ms for 7 tags, 3 MB per hour of audio — the one thing that grows with
    the file, 1/500 of the audio itself. The clip scores are the maximum of the windows'
    clip outputs.
-4. **Decisions** (:func:`frame_events`): per tag, frames at or over its threshold (0.5,
-   or calibrated ones: ``kerastag calibrate``, ``--thresholds FILE``), a median filter
-   over ``median_seconds``, gaps shorter than ``min_gap_seconds`` closed, events shorter
-   than ``min_event_seconds`` dropped. Written by hand (a few lines of run-length logic
-   on scipy's median filter): dcase_util's ``DecisionEncoder`` does the same but would
-   bring its dependency tree into the default install.
+4. **Decisions** (:mod:`kerastag.decisions`): per tag, frames at or over its threshold
+   (0.5, clip thresholds: ``kerastag calibrate``, or frame thresholds tuned on strong
+   labels: ``kerastag calibrate --events``, which also set each tag's hysteresis low
+   threshold, median filter and minimum event and gap lengths), a median filter over
+   ``median_seconds``, gaps shorter than ``min_gap_seconds`` closed, events shorter
+   than ``min_event_seconds`` dropped. Options given on the command line
+   (``--median``, ``--min-event``, ``--min-gap``) win over calibrated ones.
 5. **Output**: the DCASE event list (:mod:`kerastag.formats.event_list`): tab-separated
    ``filename, onset, offset, event_label`` in seconds, a header line, what ``sed_eval``
-   and ``kerastag score-events`` read.
+   and ``kerastag score-events`` read. With ``--scores DIR``, each recording's frame
+   scores too, written as soon as it is streamed (:mod:`kerastag.formats.frame_scores`,
+   the TSV ``sed_scores_eval`` reads), so that events can be re-decided and scored
+   without a threshold.
 
 A frame ``i`` spans ``[i * hop, i * hop + n_fft)`` samples; an event of frames
 ``[i, j)`` runs from ``i * hop / sr`` to ``min(j * hop / sr, duration)`` seconds.
@@ -42,6 +46,8 @@ import pandas as pd
 
 from kerastag.audio import iter_audio_blocks
 from kerastag.checks import check_number
+from kerastag.decisions import DURATION_FIELDS, FrameDecision
+from kerastag.decisions import frame_events as decide
 from kerastag.errors import ConfigError
 from kerastag.formats.event_list import COLUMNS, write_event_list
 
@@ -51,7 +57,11 @@ EVENT_COLUMNS = COLUMNS
 
 @dataclasses.dataclass(frozen=True)
 class EventSettings:
-    """How recordings are windowed and frame scores turned into events (seconds)."""
+    """How recordings are windowed and frame scores turned into events (seconds).
+
+    ``explicit`` names the post-processing durations (:data:`DURATION_FIELDS`) the user
+    set; they win over a calibration's per-tag values.
+    """
 
     hop_seconds: float = 1.0
     block_seconds: float = 30.0
@@ -59,6 +69,16 @@ class EventSettings:
     min_event_seconds: float = 0.1
     min_gap_seconds: float = 0.1
     batch_windows: int = 8
+    explicit: frozenset = frozenset()
+
+    def durations(self) -> dict[str, float]:
+        """The post-processing durations, by :class:`FrameDecision` field name."""
+        return {name: getattr(self, name) for name in DURATION_FIELDS}
+
+    def applied_to(self, decision: FrameDecision) -> FrameDecision:
+        """``decision`` with the durations the user set explicitly."""
+        return dataclasses.replace(decision, **{name: getattr(self, name)
+                                               for name in self.explicit})
 
     def __post_init__(self):
         for name in ("hop_seconds", "block_seconds"):
@@ -217,115 +237,100 @@ class FrameStitcher:
 def frame_events(frames: np.ndarray, thresholds: Sequence[float], classes: Sequence[str], *,
                  frame_hop_seconds: float, duration: float,
                  settings: EventSettings) -> list[tuple[float, float, str]]:
-    """Events ``(onset s, offset s, label)`` of frame scores, sorted by onset then label.
-
-    Args:
-        frames: ``(frames, classes)`` tag probabilities, one row every
-            ``frame_hop_seconds``.
-        thresholds: ``(classes,)``; a frame is active for a tag at or over its threshold.
-        classes: the tag names, in column order.
-        duration: the recording's length in seconds (offsets are clipped to it).
-        settings: median filter, minimum event and gap durations.
-    """
-    from scipy.ndimage import median_filter
-
-    active = np.asarray(frames) >= np.asarray(thresholds, np.float32)[None, :]
-    width = _odd_frames(settings.median_seconds, frame_hop_seconds)
-    if width > 1:
-        active = median_filter(active.astype(np.uint8), size=(width, 1), mode="nearest") > 0
-    min_gap = int(round(settings.min_gap_seconds / frame_hop_seconds))
-    min_event = int(round(settings.min_event_seconds / frame_hop_seconds))
-    events = []
-    for column, label in enumerate(classes):
-        for first, end in _merged_runs(active[:, column], min_gap):
-            if end - first >= max(min_event, 1):
-                events.append((round(first * frame_hop_seconds, 3),
-                               round(min(end * frame_hop_seconds, duration), 3), label))
-    return sorted(events, key=lambda event: (event[0], event[2]))
+    """Events ``(onset s, offset s, label)`` of frame scores with one threshold per tag
+    and ``settings``' post-processing for every tag (:func:`kerastag.decisions.frame_events`
+    with :meth:`~kerastag.decisions.FrameDecision.single` decisions)."""
+    return decide(frames, single_decisions(thresholds, settings), classes,
+                  frame_hop_seconds=frame_hop_seconds, duration=duration)
 
 
-def _odd_frames(seconds: float, frame_hop_seconds: float) -> int:
-    """The median filter's width in frames: ``seconds`` rounded to an odd count >= 1."""
-    frames = int(round(seconds / frame_hop_seconds))
-    return frames + 1 if frames % 2 == 0 else frames
-
-
-def _merged_runs(active: np.ndarray, min_gap: int) -> list[tuple[int, int]]:
-    """``[first, end)`` frame runs of ``active``, runs separated by fewer than
-    ``min_gap`` inactive frames merged."""
-    edges = np.diff(np.concatenate([[0], active.astype(np.int8), [0]]))
-    runs = list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
-    merged: list[tuple[int, int]] = []
-    for first, end in runs:
-        if merged and first - merged[-1][1] < min_gap:
-            merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((first, end))
-    return merged
+def single_decisions(thresholds: Sequence[float], settings: EventSettings) -> list[FrameDecision]:
+    """One :class:`FrameDecision` per tag: its threshold, ``settings``' durations."""
+    return [FrameDecision.single(float(t), **settings.durations()) for t in thresholds]
 
 
 def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
                   thresholds_path: Path | None = None, settings: EventSettings = EventSettings(),
-                  plot_dir: Path | None = None, log=print,
+                  plot_dir: Path | None = None, scores_dir: Path | None = None, log=print,
                   names: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``predict --events``: stream every file, write the event list (and plots).
+    """``predict --events``: stream every file, write the event list (and plots, and with
+    ``scores_dir`` each file's frame scores as ``<stem>.tsv``, written once it is streamed).
 
     ``names`` name the files in the event list and the plots (``day1/rec.wav``; see
     :mod:`kerastag.predict`); default: their file names.
 
-    Thresholds: ``thresholds_path`` (a thresholds file, or one number for every tag),
-    else the model's run's calibrated ones (``kerastag calibrate``), else 0.5.
+    Decisions (:func:`kerastag.formats.thresholds.decisions_for_model`):
+    ``thresholds_path`` (a thresholds file, or one number for every tag), else the model's
+    run's calibration (``kerastag calibrate``, ``--events``), else 0.5; a file's frame
+    thresholds are preferred to its clip thresholds.
 
     Returns:
         ``(clip scores frame, events frame)``: the first as ``kerastag predict``'s
-        (``file``, one column per tag, ``tags`` over the thresholds), the clip score being
-        the maximum over the streamed windows.
+        (``file``, one column per tag, ``tags`` over the clip thresholds), the clip score
+        being the maximum over the streamed windows.
 
     Raises:
         ModelError: not a tagger with frame outputs.
         ThresholdError: a thresholds file that does not fit the model's tags.
     """
-    from kerastag.formats.thresholds import thresholds_for_model
+    from kerastag.formats.thresholds import decisions_for_model
+    from kerastag.tasks.tagging.output_names import output_stems
     from kerastag.tasks.tagging.predict import load_event_tagger
 
     frame_model, info, spec = load_event_tagger(model_path)
     classes = list(info.classes)
-    thresholds, source = thresholds_for_model(model_path, classes, thresholds_path)
-    if thresholds is None:
-        thresholds, source = np.full(len(classes), 0.5), "default"
-    thresholds = thresholds.astype(np.float32)
-    log(f"thresholds ({source}): " + " ".join(f"{c}={t:.3f}" for c, t in zip(classes, thresholds)))
-    _check_writable(out_path)
+    chosen = decisions_for_model(model_path, classes, thresholds_path,
+                                 default=single_decisions([0.5] * len(classes), settings))
+    decisions = [settings.applied_to(decision) for decision in chosen.decisions]
+    clip_thresholds = np.array([d.high for d in decisions] if chosen.clip is None
+                               else chosen.clip, np.float32)
+    log(f"thresholds ({chosen.source}): " + " ".join(
+        f"{c}={_decision_text(d)}" for c, d in zip(classes, decisions)))
+    _check_writable(out_path, scores_dir)
     names = list(names) if names is not None else [Path(path).name for path in files]
+    stems = output_stems(names)
     rows, records, streamed = [], [], []
-    for path, name in zip(files, names):
+    for path, name, stem in zip(files, names, stems):
         scores = stream_frame_scores(frame_model, spec, path,
                                      window_seconds=info.chunk_seconds,
                                      settings=settings)
-        events = frame_events(scores.frames, thresholds, classes,
-                              frame_hop_seconds=scores.frame_hop_seconds,
-                              duration=scores.duration, settings=settings)
+        if scores_dir is not None:
+            _write_frame_scores(Path(scores_dir) / f"{stem}.tsv", scores, classes)
+        events = decide(scores.frames, decisions, classes,
+                        frame_hop_seconds=scores.frame_hop_seconds, duration=scores.duration)
         rows += [(name, onset, offset, label) for onset, offset, label in events]
         records.append({"file": str(path), **dict(zip(classes, scores.clip.round(4))),
-                        "tags": " ".join(c for c, s, t in zip(classes, scores.clip, thresholds)
-                                         if s >= t)})
+                        "tags": " ".join(c for c, s, t in zip(classes, scores.clip,
+                                                              clip_thresholds) if s >= t)})
         log(f"{path}: {scores.duration:.1f} s, {scores.windows} windows, {len(events)} events")
         if plot_dir is not None:
             streamed.append((scores, events))
     write_event_list(out_path, rows)
-    if streamed:
-        from kerastag.tasks.tagging.output_names import output_stems
-
-        for (scores, events), name, stem in zip(streamed, names, output_stems(names)):
-            _plot_timeline(scores, events, classes, thresholds,
-                           Path(plot_dir) / f"{stem}_events.png", name)
+    for (scores, events), name, stem in zip(streamed, names, stems):
+        _plot_timeline(scores, events, classes, [d.high for d in decisions],
+                       Path(plot_dir) / f"{stem}_events.png", name)
     return pd.DataFrame.from_records(records), pd.DataFrame(rows, columns=list(EVENT_COLUMNS))
 
 
-def _check_writable(out_path: Path) -> None:
+def _decision_text(decision: FrameDecision) -> str:
+    if decision.low == decision.high:
+        return f"{decision.high:.3f}"
+    return f"{decision.high:.3f}/{decision.low:.3f}"
+
+
+def _write_frame_scores(path: Path, scores: StreamedScores, classes: list[str]) -> None:
+    from kerastag.formats.frame_scores import write_frame_scores
+
+    write_frame_scores(path, np.clip(scores.frames, 0.0, 1.0), classes,
+                       frame_hop_seconds=scores.frame_hop_seconds, duration=scores.duration)
+
+
+def _check_writable(out_path: Path, scores_dir: Path | None = None) -> None:
     out_path = Path(out_path)
     if out_path.is_dir():
         raise ConfigError(f"{out_path}: --events expects a file name, got a folder")
+    if scores_dir is not None and Path(scores_dir).exists() and not Path(scores_dir).is_dir():
+        raise ConfigError(f"{scores_dir}: --scores expects a folder, got a file")
 
 
 def _plot_timeline(scores: StreamedScores, events, classes, thresholds, out: Path,

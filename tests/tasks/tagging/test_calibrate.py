@@ -160,8 +160,8 @@ def test_calibrate_pools_the_folds_and_writes_each_row(tmp_path, criterion, asse
         y, s = pooled[row]
         expected = [function(y[:, k], s[:, k]) for k in range(len(TAGS) - 1)] + [0.5]
         document = json.loads((run / "thresholds" / f"{row}.json").read_text())
-        assert document["format"] == "kerastag-thresholds" and document["version"] == 1
-        assert document["criterion"] == criterion and document["row"] == row
+        assert document["format"] == "kerastag-thresholds" and document["version"] == 2
+        assert document["clip"]["criterion"] == criterion and document["row"] == row
         assert document["classes"] == TAGS and document["source"] == str(run.resolve())
         np.testing.assert_allclose(read_thresholds(written[ROWS.index(row)], TAGS), expected)
         assert any(line.startswith(f"{row}: {criterion} thresholds from 3 folds (120 clips): c=")
@@ -185,7 +185,7 @@ def test_the_tags_come_from_a_saved_model_of_the_row(tmp_path):
         fake_model(run / "models" / row / "fold0.keras", renamed)
     calibrate_run(run, log=lambda line: None)
     document = json.loads((run / "thresholds" / f"{ROWS[0]}.json").read_text())
-    assert document["classes"] == renamed and list(document["thresholds"]) == renamed
+    assert document["classes"] == renamed and list(document["clip"]["thresholds"]) == renamed
 
 
 def test_a_model_with_other_tags_than_the_scores_is_refused(tmp_path):
