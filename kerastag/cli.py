@@ -430,16 +430,34 @@ def calibrate_command(run_dir, criterion):
               help="Event-based offset tolerance as a share of the reference event's length.")
 @click.option("--resolution", type=float, default=1.0, show_default=True,
               help="Segment length in seconds of the segment-based scores.")
+@click.option("--thresholds", "thresholds_path", default=None,
+              help="ESTIMATED a scores folder: how frames become events (a thresholds file: "
+                   "its frame thresholds if it has them; or one number for every tag; "
+                   "default 0.5).")
 @click.option("--out", "out_json", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write every score to this JSON file.")
 @friendly_errors
-def score_events_command(reference, estimated, collar, percentage_of_length, resolution, out_json):
+def score_events_command(reference, estimated, collar, percentage_of_length, resolution,
+                         thresholds_path, out_json):
     """Score ESTIMATED sound events against REFERENCE (DCASE event lists: filename, onset,
-    offset, event_label; .tsv or .csv) with sed_eval: event-based and segment-based F1/ER."""
-    from kerastag.sed_scores import format_scores, score_events, write_scores
+    offset, event_label; .tsv or .csv) with sed_eval: event-based and segment-based F1/ER.
+    ESTIMATED may be a folder of frame scores (predict --events --scores): they are
+    decided into events, and PSDS and the best F1 over thresholds are added
+    (sed_scores_eval)."""
+    from kerastag.sed_scores import format_scores, score_events, score_frame_scores, write_scores
 
-    scores = score_events(reference, estimated, t_collar=collar,
-                          percentage_of_length=percentage_of_length, time_resolution=resolution)
+    tolerances = dict(t_collar=collar, percentage_of_length=percentage_of_length,
+                      time_resolution=resolution)
+    if Path(estimated).is_dir():
+        click.echo(f"deciding and scoring the frame scores of {estimated} (the threshold-free "
+                   f"sweep takes about half a minute per 20 minutes of audio) ...")
+        scores = score_frame_scores(reference, estimated, thresholds=thresholds_path,
+                                    **tolerances)
+        click.echo(f"decisions: {scores['decisions']}")
+    else:
+        if thresholds_path is not None:
+            raise ConfigError("--thresholds only applies when ESTIMATED is a scores folder")
+        scores = score_events(reference, estimated, **tolerances)
     for line in format_scores(scores):
         click.echo(line)
     if out_json:

@@ -14,7 +14,7 @@ of a folder is named in every output (the scores CSV's ``file``, ``events.tsv``'
 ``rec.wav`` in two sub-folders stay two. A file named directly keeps the name as given in
 the scores CSV, and its own file name in ``events.tsv`` and plot names (as DCASE event
 lists name files); where two inputs would share a name, they are named by their full path.
-Plot names are made from those names (:func:`kerastag.tasks.tagging.output_names.output_stems`):
+Plot names are made from those names (:func:`kerastag.formats.output_names.output_stems`):
 folders joined by ``__`` (``day1__rec.png``), with the extension kept where two would
 clash (``rec.wav.png``, ``rec.flac.png``).
 """
@@ -32,7 +32,7 @@ from kerastag.errors import AudioError, ModelError
 from kerastag.fileio import atomic_path
 from kerastag.formats.model_file import read_model_info
 from kerastag.names import PREDICTORS, resolve
-from kerastag.tasks.tagging.output_names import unique_names
+from kerastag.formats.output_names import unique_names
 
 #: Audio formats libsndfile does not read: a folder's files of these are named in a
 #: warning rather than skipped without a word (convert them, e.g. to FLAC).

@@ -9,7 +9,7 @@ import soundfile as sf
 from kerastag.audio import AUDIO_EXTENSIONS, load_audio
 from kerastag.errors import AudioError
 from kerastag.predict import expand_inputs, expand_paths
-from kerastag.tasks.tagging.output_names import output_stems
+from kerastag.formats.output_names import output_stems
 
 #: (name, soundfile format, subtype) of files every libsndfile with OGG writes and reads.
 READABLE = [("day1/rec.wav", "WAV", "PCM_16"), ("day2/rec.wav", "WAV", "PCM_16"),

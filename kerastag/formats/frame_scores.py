@@ -2,7 +2,7 @@
 
 ``kerastag predict --events OUT --scores DIR`` writes ``DIR/<stem>.tsv`` for every
 recording (``<stem>``: the recording's name without its extension, a sub-folder joined
-with ``__``; :func:`kerastag.tasks.tagging.output_names.output_stems`). Layout
+with ``__``; :func:`kerastag.formats.output_names.output_stems`). Layout
 (tab-separated, UTF-8, LF line endings)::
 
     onset<TAB>offset<TAB><tag 1><TAB>...<TAB><tag K>
@@ -31,6 +31,7 @@ import numpy as np
 
 from kerastag.errors import DatasetError
 from kerastag.fileio import write_text_atomic
+from kerastag.formats.output_names import stem_candidates
 
 #: The first two columns, in this order.
 TIME_COLUMNS = ("onset", "offset")
@@ -196,33 +197,37 @@ def _check_contiguous(path: Path, table: np.ndarray, numbers: list[int]) -> None
                            f"is not the previous frame's offset {offsets[gaps[0]]}")
 
 
-def read_scores_folder(folder: str | os.PathLike, stems: Sequence[str],
+def read_scores_folder(folder: str | os.PathLike, names: Sequence[str],
                        classes: Sequence[str] | None = None) -> dict[str, FrameScores]:
-    """The frame scores of the recordings ``stems`` (``<folder>/<stem>.tsv`` each).
+    """The frame scores of the recordings ``names`` (as an event list names them).
+
+    A recording ``day1/rec.wav`` is ``<folder>/day1__rec.tsv`` (or ``day1__rec.wav.tsv``,
+    :func:`~kerastag.formats.output_names.stem_candidates`).
 
     Args:
-        folder: the scores folder (``predict --scores``).
-        stems: the recordings wanted, by file stem.
-        classes: when given, every file must have these tags (in any order; they are
-            returned in this order).
+        folder: the scores folder (``predict --events ... --scores``).
+        names: the recordings wanted.
+        classes: the tags every file must have (in any order; returned in this order);
+            default: the first file's.
 
     Raises:
         DatasetError: the folder missing, a recording without its file (naming it), or a
-            file whose tags differ from ``classes``.
+            file whose tags differ from the others'.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DatasetError(f"{folder}: scores folder not found")
     found = {}
-    for stem in stems:
-        path = folder / f"{stem}{SUFFIX}"
-        if not path.is_file():
-            raise DatasetError(f"{folder}: no frame scores for recording {stem!r} (expected "
-                               f"{path.name}; write them with predict --events ... --scores)")
+    for name in names:
+        paths = [folder / f"{stem}{SUFFIX}" for stem in stem_candidates(name)]
+        path = next((p for p in paths if p.is_file()), None)
+        if path is None:
+            raise DatasetError(f"{folder}: no frame scores for recording {name!r} (expected "
+                               f"{paths[0].name}; write them with predict --events ... "
+                               f"--scores {folder})")
         scores = read_frame_scores(path)
-        if classes is not None:
-            scores = _in_order(path, scores, list(classes))
-        found[stem] = scores
+        classes = list(classes) if classes is not None else list(scores.classes)
+        found[name] = _in_order(path, scores, classes)
     return found
 
 

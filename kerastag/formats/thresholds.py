@@ -354,14 +354,22 @@ def decisions_for_model(model_path: str | os.PathLike, classes: Sequence[str], g
     Raises:
         ThresholdError: a number outside [0, 1], or a file that does not fit ``classes``.
     """
+    given = given if given is not None else thresholds_path_for_model(model_path)
+    return decisions_from(given, classes, default=default)
+
+
+def decisions_from(given, classes: Sequence[str], *,
+                   default: Sequence[FrameDecision]) -> ChosenDecisions:
+    """The frame decisions of ``given`` (a number, a thresholds file or None: ``default``);
+    see :func:`decisions_for_model`."""
     default = tuple(default)
     if given is not None and _is_number(str(given)):
         value = _given_number(given)
         return ChosenDecisions(_with_thresholds(default, [value] * len(default)),
                                np.full(len(classes), value), f"--thresholds {value:g}")
-    path = Path(given) if given is not None else thresholds_path_for_model(model_path)
-    if path is None:
+    if given is None:
         return ChosenDecisions(default, None, "default")
+    path = Path(given)
     found = read_threshold_file(path, classes)
     if found.frame is not None:
         return ChosenDecisions(found.frame.decisions, found.clip, f"frame thresholds of {path}")

@@ -274,7 +274,7 @@ def detect_events(model_path: Path, files: Sequence[Path], *, out_path: Path,
         ThresholdError: a thresholds file that does not fit the model's tags.
     """
     from kerastag.formats.thresholds import decisions_for_model
-    from kerastag.tasks.tagging.output_names import output_stems
+    from kerastag.formats.output_names import output_stems
     from kerastag.tasks.tagging.predict import load_event_tagger
 
     frame_model, info, spec = load_event_tagger(model_path)

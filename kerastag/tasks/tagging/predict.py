@@ -132,7 +132,7 @@ def predict_files(model_path: Path, files: list[Path], *, threshold: float = 0.5
         records.append({"file": str(result.path), **dict(zip(classes, result.scores.round(4))),
                         "tags": " ".join(tags)})
     if plot_dir is not None:
-        from kerastag.tasks.tagging.output_names import output_stems
+        from kerastag.formats.output_names import output_stems
 
         names = names or [path.name for path in files]
         for result, name, stem in zip(results, names, output_stems(names)):
