@@ -409,15 +409,47 @@ def export_command(model_path, fmt, out_dir, thresholds_path):
 @main.command("calibrate")
 @click.argument("run_dir", metavar="RUN_DIR", type=click.Path(path_type=Path))
 @click.option("--criterion", type=click.Choice(CALIBRATION_CRITERIA), default="eer", show_default=True,
-              help="Each tag's threshold at its equal-error point or at its best F1.")
+              help="Clip thresholds: each tag's at its equal-error point or at its best F1.")
+@click.option("--events", "reference", type=click.Path(dir_okay=False, path_type=Path),
+              default=None,
+              help="Frame thresholds instead: a DCASE reference event list of recordings "
+                   "(with --audio); each tag's threshold, hysteresis, median filter and "
+                   "minimum event and gap are tuned for event-based F1.")
+@click.option("--audio", "audio", type=click.Path(path_type=Path), default=None,
+              help="With --events: the folder of the reference's recordings.")
+@click.option("--row", "rows", multiple=True,
+              help="With --events: calibrate this row only (repeatable; default: every row "
+                   "with a frame-level model).")
+@click.option("--unit", "units", multiple=True,
+              help="With --events: pool these saved models of each row only, e.g. fold0 "
+                   "(repeatable; default: all).")
 @friendly_errors
 @needs_tensorflow
-def calibrate_command(run_dir, criterion):
-    """Per-tag decision thresholds of a paper-A run from its out-of-fold predictions:
-    RUN_DIR/thresholds/<row>.json for each row and a summary, thresholds.csv."""
-    from kerastag.tasks.tagging.calibrate import calibrate_run
+def calibrate_command(run_dir, criterion, reference, audio, rows, units):
+    """Per-tag decision thresholds of a paper-A run: clip thresholds from its out-of-fold
+    predictions, or (--events) frame decisions tuned on recordings with strong labels.
+    Written to RUN_DIR/thresholds/<row>.json (a file keeps the other kind) and a summary."""
+    context = click.get_current_context()
+    if reference is None:
+        given = [f"--{name}" for name in ("audio", "row", "unit")
+                 if context.get_parameter_source(name + ("s" if name != "audio" else ""))
+                 is not click.core.ParameterSource.DEFAULT]
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --events")
+        from kerastag.tasks.tagging.calibrate import calibrate_run
 
-    for path in calibrate_run(run_dir, criterion=criterion, log=click.echo):
+        written = calibrate_run(run_dir, criterion=criterion, log=click.echo)
+    else:
+        if context.get_parameter_source("criterion") is not click.core.ParameterSource.DEFAULT:
+            raise ConfigError("--criterion is for clip thresholds; --events tunes frame "
+                              "decisions for event-based F1")
+        if audio is None:
+            raise ConfigError("--events needs --audio DIR, the folder of its recordings")
+        from kerastag.tasks.tagging.event_calibration import calibrate_events
+
+        written = calibrate_events(run_dir, reference=reference, audio=audio, rows=rows,
+                                   units=units, log=click.echo)
+    for path in written:
         click.echo(f"thresholds: {path}")
 
 

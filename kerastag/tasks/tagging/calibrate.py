@@ -90,7 +90,7 @@ def calibrate_run(run_dir, *, criterion: str = "eer", log=print) -> list[Path]:
     if criterion not in CRITERIA:
         raise ThresholdError(f"unknown criterion {criterion!r}; expected one of "
                              f"{', '.join(CRITERIA)}")
-    config = _read_config(run_dir)
+    config = read_run_config(run_dir)
     _check_task(run_dir, config)
     with run_folder.locked(run_dir):
         results, skipped = [], []
@@ -130,7 +130,7 @@ def calibrate_run(run_dir, *, criterion: str = "eer", log=print) -> list[Path]:
     return written
 
 
-def _read_config(run_dir: Path) -> ExperimentConfig:
+def read_run_config(run_dir: Path) -> ExperimentConfig:
     """The run's config; a damaged ``config.yaml`` is a one-line error."""
     path = run_dir / run_folder.CONFIG_FILE
     try:
@@ -146,13 +146,7 @@ def _read_config(run_dir: Path) -> ExperimentConfig:
 
 
 def _check_task(run_dir: Path, config: ExperimentConfig) -> None:
-    if config.task == "classification":
-        raise ThresholdError(f"{run_dir}: a paper-B classification run (task: classification) "
-                             f"is single-label, its prediction is the most probable class; "
-                             f"per-tag thresholds are meaningless there, calibrate a tagging run")
-    if config.task != "tagging":
-        raise ThresholdError(f"{run_dir}: task {config.task!r}; kerastag calibrate works on "
-                             f"tagging runs only")
+    check_tagging_run(run_dir, config)
     evaluation = [row.name for row in config.rows
                   if config.training_of(row).protocol == "evaluation"]
     if evaluation:
@@ -164,6 +158,17 @@ def _check_task(run_dir: Path, config: ExperimentConfig) -> None:
         raise ThresholdError(f"{run_dir}: unfinished run (no {run_folder.TABLE_CSV}, written "
                              f"once every unit is finished); finish it with 'kerastag run' "
                              f"first")
+
+
+def check_tagging_run(run_dir: Path, config: ExperimentConfig) -> None:
+    """A one-line error for a run that is not paper-A tagging."""
+    if config.task == "classification":
+        raise ThresholdError(f"{run_dir}: a paper-B classification run (task: classification) "
+                             f"is single-label, its prediction is the most probable class; "
+                             f"per-tag thresholds are meaningless there, calibrate a tagging run")
+    if config.task != "tagging":
+        raise ThresholdError(f"{run_dir}: task {config.task!r}; kerastag calibrate works on "
+                             f"tagging runs only")
 
 
 def _fold_units(run_dir: Path, config: ExperimentConfig, row: RowConfig) -> list[str]:
