@@ -17,7 +17,11 @@ does.
    default ``--hop``, and every 4 s = no overlap), then its decisions
    (:func:`frame_events`); the baseline is the non-streaming path of ``kerastag predict``,
    :func:`kerastag.tasks.tagging.predict.predict_clip` (the whole file decoded, then
-   non-overlapping 4 s windows) on the same file. Each figure: real-time factor
+   non-overlapping 4 s windows) on the same file; and ``--events --scores`` as it runs
+   after ``calibrate --events`` (hop 1 s, the frame scores written as a TSV,
+   :mod:`kerastag.formats.frame_scores`, and decided with hysteresis and a 1 s median
+   filter), against plain streaming: within 10% of its real-time factor and memory
+   growth is the target. Each figure: real-time factor
    (seconds of audio per wall-clock second), windows per second, and the peak growth of
    the process's resident memory during the call (sampled every 2 ms by a thread, from
    the RSS just before it) next to the decoded file's float32 size. A 30 s recording is
@@ -62,6 +66,7 @@ import importlib.util
 import json
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -254,9 +259,15 @@ class PeakRss:
 
 # --- 1. streaming against the whole file ---------------------------------------------------
 
+#: ``predict --events --scores`` with calibrated decisions, against plain streaming.
+KEPT = "stream, 1 s, --scores, calibrated"
+
 def time_stream(model_path: Path, recording: Path, warm_recording: Path, args) -> dict:
     import soundfile as sf
 
+    from kerastag.decisions import FrameDecision
+    from kerastag.decisions import frame_events as decide
+    from kerastag.formats.frame_scores import write_frame_scores
     from kerastag.tasks.tagging.events import EventSettings, frame_events, stream_frame_scores
     from kerastag.tasks.tagging.predict import load_tagger, predict_clip
 
@@ -276,6 +287,22 @@ def time_stream(model_path: Path, recording: Path, warm_recording: Path, args) -
                               duration=scores.duration, settings=settings)
         return scores.windows, len(events), scores.frames.nbytes
 
+    scores_dir = Path(tempfile.mkdtemp(prefix="kerastag_scores_"))
+    calibrated = [FrameDecision(high=0.5, low=0.125, median_seconds=1.0, min_event_seconds=0.5,
+                                min_gap_seconds=1.0)] * len(CLASSES)
+
+    def stream_kept(path):
+        """``--events --scores DIR`` with calibrated frame decisions (hysteresis, 1 s
+        median filter): the frame scores written as a TSV once the file is streamed."""
+        settings = EventSettings(hop_seconds=1.0)
+        scores = stream_frame_scores(frame_model, spec, path, window_seconds=chunk,
+                                     settings=settings)
+        write_frame_scores(scores_dir / f"{Path(path).stem}.tsv", scores.frames, CLASSES,
+                           frame_hop_seconds=scores.frame_hop_seconds, duration=scores.duration)
+        events = decide(scores.frames, calibrated, CLASSES,
+                        frame_hop_seconds=scores.frame_hop_seconds, duration=scores.duration)
+        return scores.windows, len(events), scores.frames.nbytes
+
     def whole(path):
         result = predict_clip(frame_model, spec, path, chunk)
         return len(result.localization) // spec.n_frames(int(chunk * spec.sample_rate)), 0, 0
@@ -285,7 +312,8 @@ def time_stream(model_path: Path, recording: Path, warm_recording: Path, args) -
     no_overlap = spec.n_frames(int(chunk * spec.sample_rate)) * spec.hop_length / spec.sample_rate
     paths = {"stream, hop 1 s": lambda p: stream(p, 1.0),
              f"stream, hop {no_overlap:.3f} s": lambda p: stream(p, no_overlap),
-             "predict_clip (whole file)": whole}
+             "predict_clip (whole file)": whole,
+             KEPT: stream_kept}
     for run in paths.values():  # untimed: tracing (both batch shapes), imports, allocator
         run(warm_recording)
     result = {"audio_seconds": audio_seconds, "decoded_float32_mb": decoded_mb, "paths": {}}
@@ -303,7 +331,7 @@ def time_stream(model_path: Path, recording: Path, warm_recording: Path, args) -
     print(f"\n1. {audio_seconds / 60:.1f} min recording ({decoded_mb:.1f} MB as float32), "
           f"{_model_name(args)}; {args.rounds} run(s) of each in turn, median wall, "
           f"largest memory growth:", flush=True)
-    print(f"  {'path':27s} {'windows':>7s} {'wall s':>7s} {'RTF':>7s} {'windows/s':>9s} "
+    print(f"  {'path':34s} {'windows':>7s} {'wall s':>7s} {'RTF':>7s} {'windows/s':>9s} "
           f"{'peak RSS growth':>15s}")
     for name in paths:
         figures = result["paths"][name]
@@ -312,7 +340,7 @@ def time_stream(model_path: Path, recording: Path, warm_recording: Path, args) -
                     "windows_per_s": figures["windows"] / wall,
                     "peak_rss_growth_mb": max(growths[name]),
                     "peak_rss_growth_mb_each": growths[name]}
-        print(f"  {name:27s} {figures['windows']:7d} {wall:7.1f} {figures['rtf']:6.1f}x "
+        print(f"  {name:34s} {figures['windows']:7d} {wall:7.1f} {figures['rtf']:6.1f}x "
               f"{figures['windows_per_s']:9.1f} {figures['peak_rss_growth_mb']:12.1f} MB",
               flush=True)
     base = result["paths"]["predict_clip (whole file)"]
@@ -323,6 +351,15 @@ def time_stream(model_path: Path, recording: Path, warm_recording: Path, args) -
               f"{figures['peak_rss_growth_mb']:.1f} MB vs {base['peak_rss_growth_mb']:.1f} MB; "
               f"frame scores kept {figures['frame_scores_mb']:.2f} MB, "
               f"{figures['events']} events")
+    kept, plain = result["paths"][KEPT], result["paths"]["stream, hop 1 s"]
+    rtf_ratio = kept["rtf"] / plain["rtf"]
+    memory_ratio = kept["peak_rss_growth_mb"] / max(plain["peak_rss_growth_mb"], 1e-9)
+    result["kept_vs_plain"] = {"rtf_ratio": rtf_ratio, "memory_ratio": memory_ratio}
+    print(f"  {KEPT} vs stream, hop 1 s: RTF {rtf_ratio:.2f}x, memory growth "
+          f"{kept['peak_rss_growth_mb']:.1f} MB vs {plain['peak_rss_growth_mb']:.1f} MB "
+          f"({memory_ratio:.2f}x); target within 10%: "
+          f"{'met' if rtf_ratio >= 0.9 and memory_ratio <= 1.1 else 'MISSED'}")
+    shutil.rmtree(scores_dir, ignore_errors=True)
     result["ru_maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / MB
     return result
 

@@ -21,7 +21,7 @@ LEAVES = ("kerastag.checks", "kerastag.names", "kerastag.families", "kerastag.er
           "kerastag.fileio", "kerastag.audio", "kerastag.config", "kerastag.datasets",
           "kerastag.features", "kerastag.mixing", "kerastag.models", "kerastag.metrics",
           "kerastag.formats", "kerastag.reference_results", "kerastag.plots",
-          "kerastag.sed_scores")
+          "kerastag.sed_scores", "kerastag.decisions")
 ABOVE_LEAVES = ("kerastag.runner", "kerastag.tasks", "kerastag.predict", "kerastag.cli",
                 "kerastag.loading", "kerastag.fitting", "kerastag.pipeline", "kerastag.export")
 

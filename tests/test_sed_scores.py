@@ -185,3 +185,128 @@ def test_cli_errors_are_one_line(tmp_path, reference):
         assert result.exit_code == 2, result.output
         errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
         assert len(errors) == 1 and "Traceback" not in result.output, result.output
+
+
+# --------------------------------------------------------------------------- frame scores
+
+HOP = 0.032
+TAGS = ["c", "m", "o"]
+
+
+def frame_scores_folder(folder, seconds=60.0, seed=0):
+    """Frame scores of two recordings (a.wav, day1/b.wav) written as predict --scores
+    writes them, and their reference: each tag's events score 0.6-0.9, the rest 0-0.4."""
+    import numpy as np
+
+    from kerastag.formats.frame_scores import write_frame_scores
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, stem in (("a.wav", "a"), ("day1/b.wav", "day1__b")):
+        frames = int(seconds / HOP)
+        scores = rng.uniform(0, 0.4, (frames, len(TAGS))).astype(np.float32)
+        for column, tag in enumerate(TAGS):
+            for start in np.arange(2.0 + column, seconds - 6, 9.0):
+                first, end = int(start / HOP), int((start + 2.5) / HOP)
+                scores[first:end, column] = rng.uniform(0.6, 0.9, end - first)
+                rows.append((name, round(first * HOP, 3), round(end * HOP, 3), tag))
+        write_frame_scores(folder / f"{stem}.tsv", scores, TAGS, frame_hop_seconds=HOP,
+                           duration=seconds)
+    return _frame(rows)
+
+
+def test_psds_and_best_f1_are_sed_scores_evals_own_on_the_same_files(tmp_path):
+    """The wiring (recording names, ground truth, durations, scenario parameters, the
+    score rounding) gives what sed_scores_eval computes from the files itself."""
+    import numpy as np
+    from sed_scores_eval import collar_based, intersection_based
+    from sed_scores_eval.base_modules.io import read_ground_truth_events, read_sed_scores
+
+    from kerastag.formats.frame_scores import read_scores_folder
+    from kerastag.sed_scores import PSDS_SCENARIOS, SCORE_DECIMALS, threshold_free_scores
+
+    folder = tmp_path / "scores"
+    reference = frame_scores_folder(folder)
+    ours = threshold_free_scores(reference, read_scores_folder(folder, ["a.wav", "day1/b.wav"]),
+                                 classes=TAGS)
+    # the library on its own reading of the same files (its ids: file stems)
+    truth_file = tmp_path / "truth.tsv"
+    reference.assign(filename=reference["filename"].str.replace("/", "__")).to_csv(
+        truth_file, sep="\t", index=False)
+    truth = read_ground_truth_events(truth_file)
+    library_scores = {}
+    for audio_id, frame in read_sed_scores(folder).items():
+        frame = frame.copy()
+        frame[TAGS] = np.round(frame[TAGS].to_numpy(), SCORE_DECIMALS)
+        library_scores[audio_id] = frame
+    durations = {audio_id: float(frame["offset"].iloc[-1])
+                 for audio_id, frame in library_scores.items()}
+    for scenario, parameters in PSDS_SCENARIOS.items():
+        expected, per_class, *_ = intersection_based.psds(
+            scores={k: _writable(v) for k, v in library_scores.items()}, ground_truth=truth,
+            audio_durations=durations, **parameters)
+        assert ours[scenario] == pytest.approx(expected, abs=1e-12)
+        assert ours[f"class_{scenario}"] == pytest.approx(per_class, abs=1e-12)
+    f1, _, _, threshold, _ = collar_based.best_fscore(
+        scores={k: _writable(v) for k, v in library_scores.items()}, ground_truth=truth,
+        onset_collar=0.2, offset_collar=0.2, offset_collar_rate=0.5)
+    assert ours["best_f1_macro"] == pytest.approx(f1["macro_average"], abs=1e-12)
+    assert ours["class_best_threshold"] == pytest.approx({t: threshold[t] for t in TAGS})
+    assert ours["best_f1_macro"] == 1.0 and 0.5 < ours["psds2"] <= 1.0
+
+
+def _writable(frame):
+    """sed_scores_eval 0.0.4 needs writable arrays under pandas 3 (see sed_scores.py)."""
+    from kerastag.sed_scores import _WritableScores
+
+    return _WritableScores(frame)
+
+
+def test_score_events_on_a_scores_folder_decides_and_adds_threshold_free_scores(tmp_path):
+    folder = tmp_path / "scores"
+    reference = _write(tmp_path / "ref.tsv", frame_scores_folder(folder).itertuples(index=False))
+    out = tmp_path / "scores.json"
+    result = CliRunner().invoke(main, ["score-events", str(reference), str(folder),
+                                       "--thresholds", "0.5", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "decisions: --thresholds 0.5" in result.output and "PSDS1" in result.output
+    scores = json.loads(out.read_text())
+    assert scores["n_files"] == 2 and scores["labels"] == TAGS
+    assert scores["event_f1"] == 1.0  # 0.5 parts the events' scores from the rest
+    assert set(scores["class_psds1"]) == set(TAGS) and scores["psds1"] is not None
+    # the same scores as an event list decided elsewhere give the same sed_eval figures
+    from kerastag.decisions import FrameDecision, frame_events
+    from kerastag.formats.frame_scores import read_scores_folder
+
+    frames = read_scores_folder(folder, ["a.wav", "day1/b.wav"])
+    rows = [(name, *event) for name, f in frames.items() for event in frame_events(
+        f.scores, [FrameDecision()] * 3, TAGS, frame_hop_seconds=f.frame_hop_seconds,
+        duration=f.duration)]
+    assert score_events(reference, _frame(rows))["event_f1"] == scores["event_f1"]
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (("a.wav", 1.0, 2.0, "zz"), "event label(s) 'zz' are not the model's tags (c, m, o)"),
+    (("a.wav", 3.0, 4.0, "c"), "two 'c' events overlap or touch (1.984-4.48 s and 3-4 s)"),
+    (("a.wav", 58.0, 61.0, "m"), "a 'm' event ends at 61 s, past the end of the recording (60.000 s)"),
+])
+def test_bad_references_are_one_line_errors(tmp_path, change, fragment):
+    folder = tmp_path / "scores"
+    reference = frame_scores_folder(folder)
+    path = _write(tmp_path / "ref.tsv", [*reference.itertuples(index=False), change])
+    result = CliRunner().invoke(main, ["score-events", str(path), str(folder)])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and str(path) in errors[0] and fragment in errors[0], result.output
+
+
+def test_a_scores_folder_missing_a_recording_is_named(tmp_path):
+    folder = tmp_path / "scores"
+    reference = frame_scores_folder(folder)
+    (folder / "day1__b.tsv").unlink()
+    path = _write(tmp_path / "ref.tsv", reference.itertuples(index=False))
+    result = CliRunner().invoke(main, ["score-events", str(path), str(folder)])
+    assert result.exit_code == 2
+    assert "no frame scores for recording 'day1/b.wav' (expected day1__b.tsv" in result.output
+    result = CliRunner().invoke(main, ["score-events", str(path), str(path), "--thresholds", "0.3"])
+    assert "--thresholds only applies when ESTIMATED is a scores folder" in result.output

@@ -142,7 +142,7 @@ def test_predict_calibrate_and_export_carry_the_classes(own_run, tmp_path):
     result = invoke("calibrate", out)
     assert result.exit_code == 0, result.output
     saved = json.loads((out / "thresholds" / "mixup_a1.json").read_text())
-    assert saved["classes"] == list(CLASSES) and set(saved["thresholds"]) == set(CLASSES)
+    assert saved["classes"] == list(CLASSES) and set(saved["clip"]["thresholds"]) == set(CLASSES)
     summary = (out / "thresholds" / "thresholds.csv").read_text().splitlines()[0]
     assert summary == "row,criterion,beep,chirp,click"
 
