@@ -19,6 +19,8 @@ Layout::
                                          stack.oof.csv, stack.test.csv, submission.csv
     DIR/thresholds/<row>.json            ``kerastag calibrate``: a row's thresholds
     DIR/thresholds/thresholds.csv        ... and all rows' in one table (formats.thresholds)
+    DIR/thresholds/events.csv            ``calibrate --events``: each row's tags' frame decisions
+    DIR/thresholds/<row>_events.png      ... and their event F1 before and after, per row
     DIR/evaluate/                        ``kerastag evaluate``: the tables recomputed
 
 Every file is written to a temporary name and renamed, so a folder never holds half a
@@ -58,6 +60,7 @@ STACK_DIR = "stack"
 STACK_SUBMISSION_FILE = "submission.csv"
 THRESHOLDS_DIR = "thresholds"
 THRESHOLDS_TABLE_FILE = "thresholds.csv"
+EVENT_THRESHOLDS_TABLE_FILE = "events.csv"
 EVALUATE_DIR = "evaluate"
 TABLE_CSV = "table.csv"
 TABLE_MD = "table.md"
@@ -142,6 +145,16 @@ def thresholds_path(out_dir: Path, row: str) -> Path:
 def thresholds_table_path(out_dir: Path) -> Path:
     """``DIR/thresholds/thresholds.csv``: every calibrated row's thresholds in one table."""
     return thresholds_dir(out_dir) / THRESHOLDS_TABLE_FILE
+
+
+def event_thresholds_table_path(out_dir: Path) -> Path:
+    """``DIR/thresholds/events.csv``: ``calibrate --events``' frame decisions, every row."""
+    return thresholds_dir(out_dir) / EVENT_THRESHOLDS_TABLE_FILE
+
+
+def event_thresholds_plot_path(out_dir: Path, row: str) -> Path:
+    """``DIR/thresholds/<row>_events.png``: a row's event F1 before and after tuning."""
+    return thresholds_dir(out_dir) / f"{row}_events.png"
 
 
 def run_and_row_of_model(model_path: Path) -> tuple[Path, str] | None:

@@ -30,8 +30,9 @@ defaults (a note is logged). A recording of ``DIR`` without reference events cou
 (its events are false alarms); a reference recording missing from ``DIR`` is an error.
 
 Files: the frame thresholds go into ``<run>/thresholds/<row>.json`` (beside clip
-thresholds already there; :mod:`kerastag.formats.thresholds`) and one line per row
-and tag into ``<run>/thresholds/events.csv`` with the event F1 before and after.
+thresholds already there; :mod:`kerastag.formats.thresholds`), one line per row and tag
+into ``<run>/thresholds/events.csv`` with the event F1 before and after, and the same as
+a bar chart per row, ``<run>/thresholds/<row>_events.png``.
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def calibrate_events(run_dir, *, reference, audio, rows: Sequence[str] | None = 
         collar: the event-based collar in seconds.
 
     Returns:
-        The files written: ``thresholds/<row>.json`` per row, then ``thresholds/events.csv``.
+        The files written: ``thresholds/<row>.json`` and ``<row>_events.png`` per row,
+        then ``thresholds/events.csv``.
 
     Raises:
         KerastagError: (one line) not a tagging run, no such row or unit, no model with
@@ -214,12 +216,9 @@ def calibrate_events(run_dir, *, reference, audio, rows: Sequence[str] | None = 
                                             None, criterion=None, row=row,
                                             source=run_dir.resolve(), frame=frame))
             summary += [(row, result) for result in results]
-        written.append(_write_summary(run_folder.thresholds_dir(run_dir) / EVENTS_SUMMARY_FILE,
-                                      summary))
+            written.append(_plot(run_dir, row, results))
+        written.append(_write_summary(run_folder.event_thresholds_table_path(run_dir), summary))
     return written
-
-
-EVENTS_SUMMARY_FILE = "events.csv"
 
 
 def _row_models(run_dir: Path, config, rows, units) -> dict[str, list[Path]]:
@@ -307,6 +306,15 @@ def _decision_text(decision: FrameDecision) -> str:
     return (f"high {decision.high:.2f} low {decision.low:.3g} median "
             f"{decision.median_seconds:g} s, min event {decision.min_event_seconds:g} s, "
             f"min gap {decision.min_gap_seconds:g} s")
+
+
+def _plot(run_dir: Path, row: str, results: list[TagResult]) -> Path:
+    from kerastag.tasks.tagging.plots import plot_event_calibration
+
+    return plot_event_calibration(
+        [r.tag for r in results], [r.f1_default for r in results], [r.f1 for r in results],
+        run_folder.event_thresholds_plot_path(run_dir, row),
+        title=f"{row}: event F1 on the recordings tuned on")
 
 
 def _write_summary(path: Path, summary: list[tuple[str, TagResult]]) -> Path:

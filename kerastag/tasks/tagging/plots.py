@@ -263,3 +263,21 @@ def plot_event_timeline(frames: np.ndarray, events, class_names: Sequence[str],
         ax_events.grid(axis="x", alpha=0.3)
         fig.suptitle(title or "sound events")
         return write_png(fig, out_path)
+
+
+def plot_event_calibration(tags: Sequence[str], before: Sequence[float], after: Sequence[float],
+                           out_path: str | os.PathLike, *, title: str) -> Path:
+    """``calibrate --events``' figure for one row: each tag's event-based F1 with
+    ``predict --events``' defaults (0.5) and with its tuned frame decision, on the
+    recordings it was tuned on (``thresholds/<row>_events.png``)."""
+    positions = np.arange(len(tags))
+    with new_figure(figsize=(max(5.0, 0.7 * len(tags) + 2.0), 3.2)) as fig:
+        ax = fig.subplots()
+        ax.bar(positions - 0.2, before, 0.4, label="threshold 0.5", color="#bbbbbb")
+        ax.bar(positions + 0.2, after, 0.4, label="tuned frame decision", color="#3a75b0")
+        ax.set_xticks(positions, list(tags))
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel("event-based F1 (collar 0.2 s)")
+        ax.set_title(title, fontsize=10)
+        ax.legend(loc="lower right", fontsize=8)
+        return write_png(fig, out_path)

@@ -445,6 +445,7 @@ def test_frame_thresholds_tuned_on_strong_labels_beat_0_5_on_held_out_recordings
     assert result.exit_code == 0, result.output
     found = read_threshold_file(run / "thresholds" / "mixup_a1.5.json", TAGS)
     assert found.frame is not None and len(found.frame.decisions) == 7
+    assert (run / "thresholds" / "mixup_a1.5_events.png").stat().st_size > 5_000
     summary = pd.read_csv(run / "thresholds" / "events.csv")
     assert list(summary["tag"]) == TAGS and (summary["event_f1"] >= summary["event_f1_default"]).all()
     wav, held_out_truth = long_recordings[10.0]
