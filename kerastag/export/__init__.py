@@ -60,14 +60,14 @@ def export_model(model_path: Path, fmt: str, out_dir: Path, *,
     """
     from kerastag.export.build import deploy_model_for
     from kerastag.formats import export_metadata
-    from kerastag.formats.thresholds import thresholds_for_model
+    from kerastag.formats.thresholds import kinds_for_model
 
     entry = export_format(fmt)
     model_path, out_dir = Path(model_path), Path(out_dir)
     export_metadata.check_target(out_dir)
     _check_converters(fmt, entry)
     deployed, info = deploy_model_for(model_path, unrolled_recurrence=entry.unrolled_recurrence)
-    thresholds, _ = thresholds_for_model(model_path, info["classes"], thresholds_path)
+    thresholds, frame = kinds_for_model(model_path, info["classes"], thresholds_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
@@ -77,7 +77,8 @@ def export_model(model_path: Path, fmt: str, out_dir: Path, *,
         signature = resolve(entry.signature)(artifact)
         export_metadata.write_metadata(stage / export_metadata.METADATA_NAME, info, fmt=fmt,
                                        artifact=artifact.name, signature=signature,
-                                       thresholds=thresholds, source=model_path)
+                                       thresholds=thresholds, source=model_path,
+                                       frame_decisions=None if frame is None else frame.decisions)
         export_metadata.replace_folder(stage, out_dir)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -12,11 +12,16 @@ An export folder holds one artifact (``saved_model/``, ``model.onnx`` or
      "task": "tagging", "family": "crnn_attloc", "classes": ["c", "m", ...],
      "sample_rate": 16000, "window_seconds": 4.0, "frame_hop_seconds": 0.032,
      "features": {...}, "thresholds": {"c": 0.41, ...} or null,
+     "frame_decisions": {"c": {"high": 0.5, "low": 0.12, "median_seconds": 1.0,
+                               "min_event_seconds": 0.1, "min_gap_seconds": 0.1}, ...} or null,
      "signature": {"inputs": [{"name": "audio", "shape": [null, null], "dtype": "float32"}],
                    "outputs": [{"name": "clip", "shape": [null, 7], "dtype": "float32"}, ...]},
      "outputs": {"clip": "...meaning..."}, "source": "runs/x/models/mixup/fold0.keras"}
 
 ``shape`` entries are ``null`` where the size is free (batch, samples, frames).
+``thresholds`` are the clip thresholds (``kerastag calibrate``); ``frame_decisions`` how
+the ``localization`` output's frame scores become events (``calibrate --events``;
+:mod:`kerastag.decisions` spells the rule).
 """
 
 from __future__ import annotations
@@ -53,7 +58,7 @@ def _is_export(folder: Path) -> bool:
 
 
 def write_metadata(path: Path, info: dict, *, fmt: str, artifact: str, signature: dict,
-                   thresholds, source: Path) -> Path:
+                   thresholds, source: Path, frame_decisions=None) -> Path:
     """Write ``metadata.json`` (see the module docstring) at ``path``."""
     import kerastag
 
@@ -62,6 +67,8 @@ def write_metadata(path: Path, info: dict, *, fmt: str, artifact: str, signature
         "format": FORMAT, "version": VERSION, "kerastag_version": kerastag.__version__,
         "export_format": fmt, "artifact": artifact, **info,
         "thresholds": None if thresholds is None else dict(zip(classes, map(float, thresholds))),
+        "frame_decisions": None if frame_decisions is None else {
+            tag: decision.as_dict() for tag, decision in zip(classes, frame_decisions)},
         "signature": signature, "source": str(source),
     }
     Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -330,6 +330,20 @@ def thresholds_for_model(model_path: str | os.PathLike, classes: Sequence[str],
     return (None, None) if clip is None else (clip, str(source))
 
 
+def kinds_for_model(model_path: str | os.PathLike, classes: Sequence[str],
+                    given=None) -> tuple[np.ndarray | None, FrameThresholds | None]:
+    """``(clip thresholds, frame thresholds)`` for a model (``kerastag export``): of
+    ``given`` (one number: clip thresholds only; a file: what it holds), else of its run's
+    calibration; ``(None, None)`` when neither."""
+    if given is not None and _is_number(str(given)):
+        return np.full(len(classes), _given_number(given)), None
+    path = Path(given) if given is not None else thresholds_path_for_model(model_path)
+    if path is None:
+        return None, None
+    found = read_threshold_file(path, classes)
+    return found.clip, found.frame
+
+
 @dataclasses.dataclass(frozen=True)
 class ChosenDecisions:
     """The frame decisions ``predict --events`` uses, and where they came from.

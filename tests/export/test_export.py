@@ -171,7 +171,7 @@ def test_exported_tagger_runs_without_kerastag_and_matches_predict(
     assert metadata["sample_rate"] == 16000 and metadata["window_seconds"] == 4.0
     assert metadata["frame_hop_seconds"] == 512 / 16000
     assert metadata["features"]["name"] == "logmel_a"
-    assert metadata["thresholds"] is None
+    assert metadata["thresholds"] is None and metadata["frame_decisions"] is None
     assert metadata["signature"]["inputs"] == [
         {"name": "audio", "shape": [None, None], "dtype": "float32"}]
     shapes = {o["name"]: o["shape"] for o in metadata["signature"]["outputs"]}
@@ -186,11 +186,14 @@ def test_runtimes_script_writes_every_output(tagger, tagger_audio, tmp_path):
     """``python runtimes.py EXPORT_DIR AUDIO.npy OUT.npz`` as documented, and a batch of
     two recordings of one length scored recording by recording; thresholds from
     ``--thresholds`` in metadata.json, replacing an earlier export in --out."""
-    from kerastag.formats.thresholds import write_thresholds
+    from kerastag.decisions import FrameDecision
+    from kerastag.formats.thresholds import FrameThresholds, write_thresholds
 
     values = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]
+    decisions = tuple(FrameDecision(high=v, low=v / 2) for v in values)
     thresholds = write_thresholds(tmp_path / "th.json", TAGS, values, criterion="eer",
-                                  row="mixup_a1.5", source=None)
+                                  row="mixup_a1.5", source=None,
+                                  frame=FrameThresholds(decisions=decisions))
     out = tmp_path / "export"
     out.mkdir()
     (out / "metadata.json").write_text('{"format": "kerastag-export"}')  # an earlier export
@@ -198,6 +201,7 @@ def test_runtimes_script_writes_every_output(tagger, tagger_audio, tmp_path):
     export(tagger, "onnx", out, "--thresholds", thresholds)
     metadata = json.loads((out / "metadata.json").read_text())
     assert metadata["thresholds"] == dict(zip(TAGS, values))
+    assert metadata["frame_decisions"] == {t: d.as_dict() for t, d in zip(TAGS, decisions)}
     assert not (out / "stale.bin").exists()
 
     chunk0, chunk1 = tagger_audio["chunk0"][1], tagger_audio["chunk1"][1]
