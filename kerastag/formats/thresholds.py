@@ -430,6 +430,31 @@ def _read_text(path: Path) -> str:
 
 def _json_threshold_file(path: Path, text: str, classes: list[str]) -> ThresholdFile:
     """A JSON thresholds file's kinds (format, version and keys checked)."""
+    document = _checked_document(path, text)
+    listed = document["classes"]
+    if document["version"] == 1:
+        if "thresholds" not in document:
+            raise ThresholdError(f"{path}: missing key 'thresholds'; a version 1 {FORMAT} "
+                                 f"file has {', '.join(REQUIRED_KEYS)}")
+        clip = _json_values(path, document["thresholds"], listed)
+        return ThresholdFile(_in_class_order(path, clip, classes), document.get("criterion"),
+                             None)
+    clip_section, frame_section = document.get("clip"), document.get("frame")
+    if clip_section is None and frame_section is None:
+        raise ThresholdError(f"{path}: neither 'clip' nor 'frame' thresholds; a version 2 "
+                             f"{FORMAT} file has at least one")
+    clip, criterion = None, None
+    if clip_section is not None:
+        section = _section(path, "clip", clip_section, ("criterion", "thresholds"))
+        clip = _in_class_order(path, _json_values(path, section["thresholds"], listed), classes)
+        criterion = section["criterion"]
+    frame = None if frame_section is None else _frame_thresholds(path, frame_section, listed,
+                                                                 classes)
+    return ThresholdFile(clip, criterion, frame)
+
+
+def _checked_document(path: Path, text: str) -> dict:
+    """The JSON object of a thresholds file, its format, version and classes checked."""
     try:
         document = json.loads(text)
     except ValueError as exc:
@@ -452,25 +477,7 @@ def _json_threshold_file(path: Path, text: str, classes: list[str]) -> Threshold
     listed = document["classes"]
     if not isinstance(listed, list) or not all(isinstance(tag, str) for tag in listed):
         raise ThresholdError(f"{path}: 'classes' must be a list of tag names; got {listed!r}")
-    if version == 1:
-        if "thresholds" not in document:
-            raise ThresholdError(f"{path}: missing key 'thresholds'; a version 1 {FORMAT} "
-                                 f"file has {', '.join(REQUIRED_KEYS)}")
-        clip = _json_values(path, document["thresholds"], listed)
-        return ThresholdFile(_in_class_order(path, clip, classes), document.get("criterion"),
-                             None)
-    clip_section, frame_section = document.get("clip"), document.get("frame")
-    if clip_section is None and frame_section is None:
-        raise ThresholdError(f"{path}: neither 'clip' nor 'frame' thresholds; a version 2 "
-                             f"{FORMAT} file has at least one")
-    clip, criterion = None, None
-    if clip_section is not None:
-        section = _section(path, "clip", clip_section, ("criterion", "thresholds"))
-        clip = _in_class_order(path, _json_values(path, section["thresholds"], listed), classes)
-        criterion = section["criterion"]
-    frame = None if frame_section is None else _frame_thresholds(path, frame_section, listed,
-                                                                 classes)
-    return ThresholdFile(clip, criterion, frame)
+    return document
 
 
 def _section(path: Path, name: str, section, keys: tuple[str, ...]) -> dict:
