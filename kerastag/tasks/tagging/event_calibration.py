@@ -187,7 +187,7 @@ def calibrate_events(run_dir, *, reference, audio, rows: Sequence[str] | None = 
             its recording's end.
     """
     from kerastag.predict import expand_inputs
-    from kerastag.sed_scores import check_reference, read_event_list
+    from kerastag.sed_scores import read_event_list
     from kerastag.tasks.tagging.calibrate import check_tagging_run, read_run_config
 
     run_dir = Path(run_dir)
@@ -206,7 +206,7 @@ def calibrate_events(run_dir, *, reference, audio, rows: Sequence[str] | None = 
     with run_folder.locked(run_dir):
         for row, paths in models.items():
             results, classes, details = _calibrate_row(row, paths, events, by_name, reference,
-                                                       collar, log, check_reference)
+                                                       collar, log)
             frame = FrameThresholds(
                 decisions=tuple(result.decision for result in results),
                 collar_seconds=collar,
@@ -260,7 +260,11 @@ def _has_frame_outputs(path: Path) -> bool:
         return False
 
 
-def _calibrate_row(row, paths, events, by_name, reference_path, collar, log, check_reference):
+def _calibrate_row(row: str, paths: list[Path], events: pd.DataFrame, by_name: dict[str, Path],
+                   reference_path, collar: float, log) -> tuple[list[TagResult], list[str], dict]:
+    """Stream the recordings through the row's models, then tune every tag; returns
+    ``(results per tag, classes, what was tuned on)``."""
+    from kerastag.sed_scores import check_reference
     from kerastag.tasks.tagging.events import EventSettings, stream_frame_scores
     from kerastag.tasks.tagging.predict import load_event_tagger
 
