@@ -204,9 +204,9 @@ def calibrate_events(run_dir, *, reference, audio, rows: Sequence[str] | None = 
                            f"{', ...' if len(by_name) > 5 else ''})")
     written, summary = [], []
     with run_folder.locked(run_dir):
-        for row, paths in models.items():
-            results, classes, details = _calibrate_row(row, paths, events, by_name, reference,
-                                                       collar, log)
+        tuned = {row: _calibrate_row(row, paths, events, by_name, reference, collar, log)
+                 for row, paths in models.items()}  # every row tuned before any file is written
+        for row, (results, classes, details) in tuned.items():
             frame = FrameThresholds(
                 decisions=tuple(result.decision for result in results),
                 collar_seconds=collar,

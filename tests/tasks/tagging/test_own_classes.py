@@ -170,6 +170,81 @@ def test_predict_calibrate_and_export_carry_the_classes(own_run, tmp_path):
     assert list(exported["thresholds"]) == list(CLASSES)  # the calibrated ones of the run
 
 
+def write_own_recording(path, rate=22050, seconds=40.0, seed=5) -> list[tuple]:
+    """A long recording of the own classes at another sample rate than the clips': an
+    event every 5 s; returns its reference events ``(filename, onset, offset, label)``."""
+    import librosa
+
+    rng = np.random.default_rng(seed)
+    audio = 0.01 * rng.standard_normal(int(seconds * rate))
+    events = []
+    for k, onset in enumerate(np.arange(1.0, seconds - 3, 5.0)):
+        label = CLASSES[k % len(CLASSES)]
+        sound = librosa.resample(_sound(label, rng, 1.5), orig_sr=RATE, target_sr=rate)
+        first = int(onset * rate)
+        audio[first:first + len(sound)] += sound
+        events.append((path.name, round(float(onset), 3), round(float(onset) + 1.5, 3), label))
+    sf.write(path, audio.astype(np.float32), rate)
+    return events
+
+
+@pytest.mark.slow
+def test_events_scores_and_strong_label_calibration_on_own_classes(own_run, tmp_path):
+    """The event workflow on a user's own classes and sample rate: frame scores written,
+    frame thresholds tuned on an own annotated recording (a bad reference refused with
+    nothing written), predict preferring them, export carrying them, score-events on the
+    scores folder with PSDS per own class."""
+    from kerastag.formats.thresholds import read_threshold_file
+    from kerastag.sed_scores import score_events
+
+    _, out, _ = own_run
+    model = out / "models" / "mixup_a1" / "fold0.keras"
+    audio = tmp_path / "long"
+    audio.mkdir()
+    reference = tmp_path / "reference.tsv"
+    rows = write_own_recording(audio / "kitchen.wav")
+    pd.DataFrame(rows, columns=["filename", "onset", "offset", "event_label"]).to_csv(
+        reference, sep="\t", index=False)
+    result = invoke("predict", model, audio, "--events", tmp_path / "before.tsv",
+                    "--scores", tmp_path / "scores")
+    assert result.exit_code == 0, result.output
+    header = (tmp_path / "scores" / "kitchen.tsv").read_text().splitlines()[0]
+    assert header == "onset\toffset\tbeep\tchirp\tclick"
+
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("filename\tonset\toffset\tevent_label\nkitchen.wav\t1.0\t2.0\tzz\n")
+    result = invoke("calibrate", out, "--events", bad, "--audio", audio)
+    assert result.exit_code == 2, result.output
+    assert "are not the model's tags (beep, chirp, click)" in result.output
+    assert not (out / "thresholds" / "events.csv").exists()  # nothing written
+
+    result = invoke("calibrate", out, "--events", reference, "--audio", audio,
+                    "--row", "mixup_a1")
+    assert result.exit_code == 0, result.output
+    found = read_threshold_file(out / "thresholds" / "mixup_a1.json", CLASSES)
+    assert found.frame is not None
+    saved = json.loads((out / "thresholds" / "mixup_a1.json").read_text())
+    assert list(saved["frame"]["decisions"]) == list(CLASSES)
+    assert set(pd.read_csv(out / "thresholds" / "events.csv")["tag"]) == set(CLASSES)
+
+    result = invoke("predict", model, audio, "--events", tmp_path / "after.tsv")
+    assert result.exit_code == 0, result.output
+    assert "frame thresholds of" in result.output
+    result = invoke("score-events", reference, tmp_path / "scores", "--thresholds",
+                    out / "thresholds" / "mixup_a1.json", "--out", tmp_path / "s.json")
+    assert result.exit_code == 0, result.output
+    scored = json.loads((tmp_path / "s.json").read_text())
+    assert scored["labels"] == list(CLASSES) and set(scored["class_psds1"]) == set(CLASSES)
+    assert scored["decisions"].startswith("frame thresholds of")
+    # the same decisions from the scores folder and from predict give the same events
+    assert score_events(reference, tmp_path / "after.tsv", labels=list(CLASSES))["event_f1"] \
+        == scored["event_f1"]
+    result = invoke("export", model, "--format", "saved_model", "--out", tmp_path / "export")
+    assert result.exit_code == 0, result.output
+    exported = json.loads((tmp_path / "export" / "metadata.json").read_text())
+    assert list(exported["frame_decisions"]) == list(CLASSES)
+
+
 def test_seven_own_classes_do_not_get_chime_home_letters(tmp_path):
     """Seven classes of a csv dataset, named as CHiME-Home's letters or not: the table
     has their names and no paper, the plot no paper bars."""
